@@ -1,0 +1,8 @@
+// softmax.cc — CPU reference kernels of the softmax family.
+#include "backends/cpu/kernel.h"
+
+namespace ferry {
+
+void register_softmax_kernels(KernelRegistry& r) {}
+
+}  // namespace ferry

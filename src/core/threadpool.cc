@@ -1,0 +1,70 @@
+#include "core/threadpool.h"
+
+#include <algorithm>
+
+namespace ferry {
+
+ThreadPool::ThreadPool(int threads) {
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  threads_ = threads;
+  for (int i = 1; i < threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_work_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::worker_loop(int) {
+  uint64_t seen = 0;
+  for (;;) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_work_.wait(lock, [&] { return stop_ || generation_ != seen; });
+    if (stop_) return;
+    seen = generation_;
+    while (job_ && next_chunk_ < job_chunks_) {
+      int64_t c = next_chunk_++;
+      const auto* fn = job_;
+      int64_t n = job_n_, chunks = job_chunks_;
+      lock.unlock();
+      (*fn)(n * c / chunks, n * (c + 1) / chunks);
+      lock.lock();
+      if (++chunks_done_ == job_chunks_) cv_done_.notify_all();
+    }
+  }
+}
+
+void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t min_chunk) {
+  if (n <= 0) return;
+  int64_t chunks = std::min<int64_t>(threads_, std::max<int64_t>(1, n / std::max<int64_t>(1, min_chunk)));
+  std::unique_lock<std::mutex> lock(mu_);
+  if (chunks <= 1 || busy_) {  // serial, or nested call from inside a chunk
+    lock.unlock();
+    fn(0, n);
+    return;
+  }
+  busy_ = true;
+  job_ = &fn;
+  job_n_ = n;
+  job_chunks_ = chunks;
+  next_chunk_ = 0;
+  chunks_done_ = 0;
+  ++generation_;
+  cv_work_.notify_all();
+  while (next_chunk_ < job_chunks_) {
+    int64_t c = next_chunk_++;
+    lock.unlock();
+    fn(n * c / chunks, n * (c + 1) / chunks);
+    lock.lock();
+    ++chunks_done_;
+  }
+  cv_done_.wait(lock, [&] { return chunks_done_ == job_chunks_; });
+  job_ = nullptr;
+  busy_ = false;
+}
+
+}  // namespace ferry

@@ -1,0 +1,44 @@
+// threadpool.h — a small fixed-size pool for data-parallel loops in kernels.
+//
+//   ThreadPool pool(4);
+//   pool.parallel_for(n, [&](int64_t begin, int64_t end) { for (auto i = begin; i < end; ++i) work(i); });
+//
+// parallel_for splits [0, n) into contiguous chunks (at most one per thread, fewer when `min_chunk` says so),
+// runs them on the pool plus the calling thread, and returns when all are done. It is not reentrant from
+// inside a chunk (nested calls run serially in the caller).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace ferry {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads);  // threads <= 0: hardware concurrency
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int threads() const { return threads_; }
+  void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t min_chunk = 1);
+
+ private:
+  void worker_loop(int index);
+  int threads_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable cv_work_, cv_done_;
+  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
+  int64_t job_n_ = 0, job_chunks_ = 0;
+  int64_t next_chunk_ = 0, chunks_done_ = 0;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+  bool busy_ = false;
+};
+
+}  // namespace ferry

@@ -1,0 +1,1 @@
+// print.cc — textual graph dumps (used by --dump-passes and inspect).

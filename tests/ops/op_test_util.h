@@ -1,0 +1,36 @@
+// op_test_util.h — declarative single-op tests (the reference kernels are the oracle for every faster kernel).
+//
+//   Node n = Node::make("Add", {"a", "b"}, {"y"});
+//   auto out = run_single_op(n, {fvec({2}, {1, 2}), fvec({2}, {3, 4})});
+//   ASSERT_TRUE(out.has_value()) << out.status().to_string();
+//   expect_near((*out)[0], fvec({2}, {4, 6}));
+//
+// run_single_op builds a one-node graph whose inputs are the node's non-empty input names, runs static
+// inference, creates the CPU kernel and runs it exactly as a Session does; the opset is set on the node.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "core/dtype_dispatch.h"
+#include "ir/graph.h"
+
+namespace ferry::test {
+
+Expected<std::vector<Tensor>> run_single_op(Node node, const std::vector<Tensor>& inputs, int opset = 21);
+
+inline Tensor fvec(Shape shape, std::vector<float> v) { return Tensor::from_vector<float>(DType::kFloat, shape, v); }
+inline Tensor ivec(Shape shape, std::vector<int64_t> v) { return Tensor::from_vector<int64_t>(DType::kInt64, shape, v); }
+
+// Checks dtype, shape and |a-b| <= atol + rtol*|b| elementwise (strings/bools exactly).
+void expect_near(const Tensor& got, const Tensor& expected, double rtol = 1e-5, double atol = 1e-6);
+
+inline Attr attr_i(int64_t v) { Attr a; a.kind = Attr::Kind::kInt; a.i = v; return a; }
+inline Attr attr_f(float v) { Attr a; a.kind = Attr::Kind::kFloat; a.f = v; return a; }
+inline Attr attr_s(std::string v) { Attr a; a.kind = Attr::Kind::kString; a.s = std::move(v); return a; }
+inline Attr attr_ints(std::vector<int64_t> v) { Attr a; a.kind = Attr::Kind::kInts; a.ints = std::move(v); return a; }
+inline Attr attr_floats(std::vector<float> v) { Attr a; a.kind = Attr::Kind::kFloats; a.floats = std::move(v); return a; }
+
+}  // namespace ferry::test
