@@ -1,0 +1,197 @@
+// conv_dnnl.cc — oneDNN float32 Conv/ConvTranspose; see conv_dnnl.h for the caching contract.
+#include "backends/cpu/kernels/conv_dnnl.h"
+
+#include <cstring>
+#include <exception>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "backends/cpu/kernels/dnnl_util.h"
+
+namespace ferry {
+namespace {
+
+using dnnl::memory;
+using Tag = dnnl::memory::format_tag;
+
+// Cheap fingerprint of a weight buffer: size plus ~64 sampled floats (weights are normally constants; this
+// guards against a reused buffer holding different values).
+uint64_t sample_checksum(const Tensor& w) {
+  const float* p = w.data<float>();
+  const int64_t n = w.numel();
+  uint64_t h = 1469598103934665603ull ^ static_cast<uint64_t>(n);
+  const int64_t step = n > 64 ? n / 64 : 1;
+  for (int64_t i = 0; i < n; i += step) {
+    uint32_t bits;
+    std::memcpy(&bits, p + i, sizeof(bits));
+    h = (h ^ bits) * 1099511628211ull;
+  }
+  if (n > 0) {
+    uint32_t bits;
+    std::memcpy(&bits, p + n - 1, sizeof(bits));
+    h = (h ^ bits) * 1099511628211ull;
+  }
+  return h;
+}
+
+// Spatial part of a shape; 1-D problems become 2-D with a leading 1 (oneDNN has no 1-D weight tags for deconv).
+memory::dims spatial(const Shape& s, int nsp) {
+  memory::dims d(s.begin() + 2, s.end());
+  if (nsp == 1) d.insert(d.begin(), 1);
+  return d;
+}
+memory::dims lift(const std::vector<int64_t>& v, int nsp, int64_t fill) {
+  memory::dims d(v.begin(), v.end());
+  if (nsp == 1) d.insert(d.begin(), fill);
+  return d;
+}
+
+}  // namespace
+
+struct DnnlConv::Impl {
+  bool built = false;
+  bool failed = false;  // geometry `geom` was rejected by oneDNN: fall back without retrying
+  DnnlConvGeom geom;
+  dnnl::primitive prim;
+  memory::desc user_src_md, user_dst_md, user_w_md, bias_md;
+  memory::desc src_md, dst_md, w_md;
+  memory src_mem, dst_mem, w_mem;  // primitive-layout buffers (src/dst only when a reorder is needed)
+  dnnl::primitive src_reorder, dst_reorder;
+  bool need_src_reorder = false, need_dst_reorder = false;
+  // Weight cache key.
+  bool w_ready = false;
+  Tensor w_held;  // keeps the source buffer alive so its address cannot be recycled while cached
+  uint64_t w_sum = 0;
+  dnnl::stream stream;
+
+  void build(const DnnlConvGeom& g) {
+    const auto& eng = dnnl_cpu_engine();
+    const int nsp = static_cast<int>(g.x.size()) - 2;
+    const Tag plain = nsp == 3 ? Tag::ncdhw : Tag::nchw;
+    memory::dims src_dims{g.x[0], g.x[1]}, dst_dims{g.y[0], g.y[1]};
+    for (auto v : spatial(g.x, nsp)) src_dims.push_back(v);
+    for (auto v : spatial(g.y, nsp)) dst_dims.push_back(v);
+    const memory::dims k = spatial(g.w, nsp);
+    const int64_t c = g.x[1], m = g.y[1];
+    memory::dims w_dims;
+    Tag w_tag;
+    if (g.group == 1) {
+      w_dims = {m, c};
+      w_tag = g.transpose ? (nsp == 3 ? Tag::iodhw : Tag::iohw) : (nsp == 3 ? Tag::oidhw : Tag::oihw);
+    } else {
+      w_dims = {g.group, m / g.group, c / g.group};
+      w_tag = g.transpose ? (nsp == 3 ? Tag::giodhw : Tag::giohw) : (nsp == 3 ? Tag::goidhw : Tag::goihw);
+    }
+    w_dims.insert(w_dims.end(), k.begin(), k.end());
+    memory::dims strides = lift(g.strides, nsp, 1);
+    memory::dims dil = lift(g.dilations, nsp, 1);
+    for (auto& d : dil) d -= 1;  // oneDNN: 0 = dense
+    memory::dims pl = lift(g.pads_begin, nsp, 0), pr = lift(g.pads_end, nsp, 0);
+    if (g.transpose) {
+      // dst = (src-1)*s + (k-1)*(dil+1) + 1 - pl - pr; output_padding / output_shape land in pr.
+      for (size_t i = 0; i < pr.size(); ++i) {
+        const int64_t ext = (k[i] - 1) * (dil[i] + 1) + 1;
+        pr[i] = (src_dims[i + 2] - 1) * strides[i] + ext - pl[i] - dst_dims[i + 2];
+      }
+    }
+    user_src_md = memory::desc(src_dims, memory::data_type::f32, plain);
+    user_dst_md = memory::desc(dst_dims, memory::data_type::f32, plain);
+    user_w_md = memory::desc(w_dims, memory::data_type::f32, w_tag);
+    bias_md = memory::desc({m}, memory::data_type::f32, Tag::x);
+    memory::desc src_any(src_dims, memory::data_type::f32, Tag::any);
+    memory::desc dst_any(dst_dims, memory::data_type::f32, Tag::any);
+    memory::desc w_any(w_dims, memory::data_type::f32, Tag::any);
+    const auto pk = dnnl::prop_kind::forward_inference;
+    if (!g.transpose) {
+      auto d = g.has_bias ? dnnl::convolution_forward::desc(pk, dnnl::algorithm::convolution_direct, src_any, w_any,
+                                                            bias_md, dst_any, strides, dil, pl, pr)
+                          : dnnl::convolution_forward::desc(pk, dnnl::algorithm::convolution_direct, src_any, w_any,
+                                                            dst_any, strides, dil, pl, pr);
+      dnnl::convolution_forward::primitive_desc pd(d, eng);
+      src_md = pd.src_desc();
+      dst_md = pd.dst_desc();
+      w_md = pd.weights_desc();
+      prim = dnnl::convolution_forward(pd);
+    } else {
+      auto d = g.has_bias ? dnnl::deconvolution_forward::desc(pk, dnnl::algorithm::deconvolution_direct, src_any,
+                                                              w_any, bias_md, dst_any, strides, dil, pl, pr)
+                          : dnnl::deconvolution_forward::desc(pk, dnnl::algorithm::deconvolution_direct, src_any,
+                                                              w_any, dst_any, strides, dil, pl, pr);
+      dnnl::deconvolution_forward::primitive_desc pd(d, eng);
+      src_md = pd.src_desc();
+      dst_md = pd.dst_desc();
+      w_md = pd.weights_desc();
+      prim = dnnl::deconvolution_forward(pd);
+    }
+    need_src_reorder = src_md != user_src_md;
+    need_dst_reorder = dst_md != user_dst_md;
+    if (need_src_reorder) {
+      src_mem = memory(src_md, eng);
+      src_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, user_src_md, eng, src_md));
+    }
+    if (need_dst_reorder) {
+      dst_mem = memory(dst_md, eng);
+      dst_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, dst_md, eng, user_dst_md));
+    }
+    if (!stream) stream = dnnl::stream(eng);
+    w_ready = false;
+    w_held = Tensor();
+    built = true;
+  }
+
+  void prepare_weights(const Tensor& w) {
+    const uint64_t sum = sample_checksum(w);
+    if (w_ready && w.shares_storage_with(w_held) && w.raw_data() == w_held.raw_data() && sum == w_sum) return;
+    const auto& eng = dnnl_cpu_engine();
+    memory user_w(user_w_md, eng, const_cast<void*>(w.raw_data()));
+    w_mem = memory(w_md, eng);
+    dnnl::reorder(user_w, w_mem).execute(stream, user_w, w_mem);
+    stream.wait();
+    w_held = w;
+    w_sum = sum;
+    w_ready = true;
+  }
+};
+
+DnnlConv::DnnlConv() : impl_(std::make_unique<Impl>()) {}
+DnnlConv::~DnnlConv() = default;
+
+bool DnnlConv::run(const DnnlConvGeom& g, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
+                   int threads) {
+  Impl& s = *impl_;
+  const int nsp = static_cast<int>(g.x.size()) - 2;
+  if (nsp < 1 || nsp > 3) return false;
+  if (x.dtype() != DType::kFloat || w.dtype() != DType::kFloat || (bias && bias->dtype() != DType::kFloat))
+    return false;
+  try {
+    if (!s.built || !(s.geom == g)) {
+      if (s.failed && s.geom == g) return false;
+      s.geom = g;
+      s.built = false;
+      s.failed = true;  // cleared when build() succeeds
+      s.build(g);
+      s.failed = false;
+    }
+    dnnl_set_threads(threads);
+    s.prepare_weights(w);
+    const auto& eng = dnnl_cpu_engine();
+    memory user_src(s.user_src_md, eng, const_cast<void*>(x.raw_data()));
+    memory user_dst(s.user_dst_md, eng, y.raw_data());
+    memory src = user_src, dst = user_dst;
+    if (s.need_src_reorder) {
+      s.src_reorder.execute(s.stream, {{DNNL_ARG_FROM, user_src}, {DNNL_ARG_TO, s.src_mem}});
+      src = s.src_mem;
+    }
+    if (s.need_dst_reorder) dst = s.dst_mem;
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, s.w_mem}, {DNNL_ARG_DST, dst}};
+    if (bias) args.emplace(DNNL_ARG_BIAS, memory(s.bias_md, eng, const_cast<void*>(bias->raw_data())));
+    s.prim.execute(s.stream, args);
+    if (s.need_dst_reorder) s.dst_reorder.execute(s.stream, {{DNNL_ARG_FROM, s.dst_mem}, {DNNL_ARG_TO, user_dst}});
+    s.stream.wait();
+    return true;
+  } catch (const std::exception&) {
+    s.built = false;
+    return false;
+  }
+}
+
+}  // namespace ferry
