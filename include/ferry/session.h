@@ -1,0 +1,57 @@
+// ferry/session.h — load an ONNX model once, run it many times.
+//
+//   ferry::SessionOptions opts;
+//   opts.threads = 2;
+//   auto session = ferry::Session::load("model.onnx", opts);
+//   if (!session) { std::cerr << session.status().to_string() << "\n"; return 2; }
+//   std::vector<ferry::Tensor> inputs = {ferry::Tensor::zeros(ferry::DType::kFloat, {1, 3, 224, 224})};
+//   auto outputs = (*session)->run(inputs);   // Expected<std::vector<Tensor>>, graph-output order
+//
+// Loading parses the file, sorts and verifies the graph, infers types and shapes (symbolic dims stay symbolic),
+// and builds one kernel per node. run() checks inputs against the declared types (count, dtype, rank, fixed
+// dims) and returns InvalidArgument naming the input at fault. A Session may be run from one thread at a time.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ferry/status.h"
+#include "ferry/tensor.h"
+
+namespace ferry {
+
+struct SessionOptions {
+  int threads = 0;  // intra-op threads; 0 = all cores
+};
+
+// A graph input or output as declared by the model: dims < 0 are unknown, dim_names holds symbols ("N").
+struct IoInfo {
+  std::string name;
+  DType dtype = DType::kUndefined;
+  bool rank_known = false;
+  std::vector<int64_t> dims;
+  std::vector<std::string> dim_names;
+  std::string shape_string() const;  // "[N,3,224,224]" or "?" when the rank is unknown
+};
+
+class Session {
+ public:
+  static Expected<std::unique_ptr<Session>> load(const std::string& path, const SessionOptions& options = {});
+  static Expected<std::unique_ptr<Session>> load_from_memory(const void* data, size_t size,
+                                                             const SessionOptions& options = {});
+  ~Session();
+
+  const std::vector<IoInfo>& inputs() const;
+  const std::vector<IoInfo>& outputs() const;
+  Expected<std::vector<Tensor>> run(const std::vector<Tensor>& inputs);
+  int threads() const;
+
+  struct Impl;
+
+ private:
+  explicit Session(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ferry

@@ -1,0 +1,114 @@
+#include "ferry/session.h"
+
+#include <new>
+
+#include "ir/onnx_import.h"
+#include "runtime/executor.h"
+#include "runtime/shape_inference.h"
+
+namespace ferry {
+
+std::string IoInfo::shape_string() const {
+  if (!rank_known) return "?";
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i) s += ",";
+    if (dims[i] >= 0) s += std::to_string(dims[i]);
+    else s += dim_names[i].empty() ? "?" : dim_names[i];
+  }
+  return s + "]";
+}
+
+struct Session::Impl {
+  Model model;
+  std::unique_ptr<CompiledGraph> plan;
+  std::unique_ptr<ThreadPool> pool;
+  std::vector<IoInfo> inputs, outputs;
+};
+
+namespace {
+
+IoInfo io_info(const Graph& g, const std::string& name) {
+  IoInfo info;
+  info.name = name;
+  if (const ValueType* vt = g.type_of(name)) {
+    info.dtype = vt->dtype;
+    info.rank_known = vt->shape.rank_known;
+    for (const Dim& d : vt->shape.dims) {
+      info.dims.push_back(d.known() ? d.value : -1);
+      info.dim_names.push_back(d.symbol);
+    }
+  }
+  return info;
+}
+
+Expected<std::unique_ptr<Session::Impl>> build(Model model, const SessionOptions& options) {
+  auto impl = std::make_unique<Session::Impl>();
+  impl->model = std::move(model);
+  Graph& g = impl->model.graph;
+  // Declared graph interface types, captured before inference refines intermediate value_info.
+  for (const auto& in : g.inputs) impl->inputs.push_back(io_info(g, in));
+  FERRY_RETURN_IF_ERROR(g.topo_sort());
+  FERRY_RETURN_IF_ERROR(g.verify());
+  auto report = infer_graph_types(g, {});
+  if (!report) return report.status();
+  for (const auto& out : g.outputs) impl->outputs.push_back(io_info(g, out));
+  auto plan = CompiledGraph::compile(g, {});
+  if (!plan) return plan.status();
+  impl->plan = std::move(plan).value();
+  impl->pool = std::make_unique<ThreadPool>(options.threads);
+  return impl;
+}
+
+}  // namespace
+
+Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Session::~Session() = default;
+
+Expected<std::unique_ptr<Session>> Session::load(const std::string& path, const SessionOptions& options) {
+  auto model = load_onnx_model(path);
+  if (!model) return model.status();
+  auto impl = build(std::move(model).value(), options);
+  if (!impl) return impl.status();
+  return std::unique_ptr<Session>(new Session(std::move(impl).value()));
+}
+
+Expected<std::unique_ptr<Session>> Session::load_from_memory(const void* data, size_t size,
+                                                             const SessionOptions& options) {
+  auto model = parse_onnx_model(data, size, "");
+  if (!model) return model.status();
+  auto impl = build(std::move(model).value(), options);
+  if (!impl) return impl.status();
+  return std::unique_ptr<Session>(new Session(std::move(impl).value()));
+}
+
+const std::vector<IoInfo>& Session::inputs() const { return impl_->inputs; }
+const std::vector<IoInfo>& Session::outputs() const { return impl_->outputs; }
+int Session::threads() const { return impl_->pool->threads(); }
+
+Expected<std::vector<Tensor>> Session::run(const std::vector<Tensor>& inputs) {
+  const auto& decl = impl_->inputs;
+  if (inputs.size() != decl.size())
+    return invalid_argument("model takes " + std::to_string(decl.size()) + " inputs, got " + std::to_string(inputs.size()));
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const IoInfo& d = decl[i];
+    const Tensor& t = inputs[i];
+    if (d.dtype != DType::kUndefined && t.dtype() != d.dtype)
+      return invalid_argument("input '" + d.name + "': dtype " + dtype_name(t.dtype()) + ", expected " + dtype_name(d.dtype));
+    if (!d.rank_known) continue;
+    if (t.rank() != static_cast<int>(d.dims.size()))
+      return invalid_argument("input '" + d.name + "': shape " + shape_to_string(t.shape()) + " has rank " +
+                              std::to_string(t.rank()) + ", expected " + d.shape_string());
+    for (size_t k = 0; k < d.dims.size(); ++k)
+      if (d.dims[k] >= 0 && t.shape()[k] != d.dims[k])
+        return invalid_argument("input '" + d.name + "': shape " + shape_to_string(t.shape()) + ", expected " +
+                                d.shape_string());
+  }
+  try {
+    return impl_->plan->run(inputs, *impl_->pool);
+  } catch (const std::bad_alloc&) {
+    return out_of_memory("out of memory while running the model");
+  }
+}
+
+}  // namespace ferry

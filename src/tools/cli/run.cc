@@ -1,0 +1,129 @@
+// run.cc — `ferry run MODEL [INPUT.pb ...] [--output-dir DIR] [--threads N]`: run once, write output_<i>.pb.
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <unordered_map>
+
+#include "ferry/session.h"
+#include "ir/onnx_import.h"
+#include "tools/cli/cli.h"
+#include "tools/cli/random_inputs.h"
+
+namespace ferry::cli {
+
+namespace {
+
+struct RunArgs {
+  std::string model;
+  std::vector<std::string> input_files;
+  std::string output_dir = ".";
+  int threads = 0;
+  uint64_t seed = 0;
+  std::vector<std::string> shapes;
+  bool quiet = false;
+};
+
+// Binds files to graph inputs: by tensor name when it matches an input, else by position among the rest.
+Expected<std::vector<Tensor>> bind_inputs(const Session& session, const std::vector<std::string>& files) {
+  const auto& decl = session.inputs();
+  if (files.size() > decl.size())
+    return invalid_argument("got " + std::to_string(files.size()) + " input files, but the model has " +
+                            std::to_string(decl.size()) + " inputs");
+  std::vector<NamedTensor> loaded;
+  for (const auto& f : files) {
+    auto t = read_tensor_file(f);
+    if (!t) return t.status();
+    loaded.push_back(std::move(t).value());
+  }
+  std::vector<Tensor> bound(decl.size());
+  std::vector<bool> used(loaded.size(), false);
+  for (size_t i = 0; i < decl.size(); ++i)
+    for (size_t k = 0; k < loaded.size(); ++k)
+      if (!used[k] && !loaded[k].name.empty() && loaded[k].name == decl[i].name) {
+        bound[i] = loaded[k].tensor;
+        used[k] = true;
+        break;
+      }
+  size_t next = 0;
+  for (size_t i = 0; i < decl.size(); ++i) {
+    if (bound[i].defined()) continue;
+    while (next < loaded.size() && used[next]) ++next;
+    if (next == loaded.size())
+      return invalid_argument("no input file given for graph input '" + decl[i].name + "' (input " +
+                              std::to_string(i) + ")");
+    bound[i] = loaded[next].tensor;
+    used[next] = true;
+  }
+  return bound;
+}
+
+Status run_command(const RunArgs& a) {
+  SessionOptions opts;
+  opts.threads = a.threads;
+  auto t0 = std::chrono::steady_clock::now();
+  auto session = Session::load(a.model, opts);
+  if (!session) return session.status();
+  auto t1 = std::chrono::steady_clock::now();
+  std::vector<Tensor> inputs;
+  if (a.input_files.empty() && !(*session)->inputs().empty()) {
+    std::unordered_map<std::string, Shape> overrides;
+    for (const auto& spec : a.shapes) {
+      auto p = parse_shape_spec(spec);
+      if (!p) return p.status();
+      overrides[p->first] = p->second;
+    }
+    uint64_t seed = a.seed;
+    for (const auto& info : (*session)->inputs()) {
+      auto shape = resolve_input_shape(info, overrides);
+      if (!shape) return shape.status();
+      inputs.push_back(random_tensor(info.dtype, *shape, seed++));
+      if (!a.quiet)
+        std::cout << "no input files given: using seeded random input '" << info.name << "' "
+                  << dtype_name(info.dtype) << " " << shape_to_string(*shape) << " (seed " << seed - 1 << ")\n";
+    }
+  } else {
+    auto bound = bind_inputs(**session, a.input_files);
+    if (!bound) return bound.status();
+    inputs = std::move(bound).value();
+  }
+  auto outputs = (*session)->run(inputs);
+  if (!outputs) return outputs.status();
+  auto t2 = std::chrono::steady_clock::now();
+  std::error_code ec;
+  std::filesystem::create_directories(a.output_dir, ec);
+  const auto& decl = (*session)->outputs();
+  for (size_t i = 0; i < outputs->size(); ++i) {
+    const Tensor& t = (*outputs)[i];
+    std::string path = (std::filesystem::path(a.output_dir) / ("output_" + std::to_string(i) + ".pb")).string();
+    FERRY_RETURN_IF_ERROR(write_tensor_file(path, t, decl[i].name));
+    if (!a.quiet)
+      std::cout << "output " << i << " '" << decl[i].name << "': " << dtype_name(t.dtype()) << " "
+                << shape_to_string(t.shape()) << " -> " << path << "\n";
+  }
+  if (!a.quiet) {
+    auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
+    std::cout << "load " << ms(t1 - t0) << " ms, run " << ms(t2 - t1) << " ms, threads " << (*session)->threads()
+              << "\n";
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<RunArgs>();
+  CLI::App* cmd = app.add_subcommand("run", "Run a model once on TensorProto inputs (or seeded random inputs)");
+  cmd->add_option("model", args->model, "ONNX model file")->required();
+  cmd->add_option("inputs", args->input_files, "input TensorProto files, in graph-input order (or matched by name)");
+  cmd->add_option("-o,--output-dir", args->output_dir, "where output_<i>.pb are written")->capture_default_str();
+  cmd->add_option("-t,--threads", args->threads, "intra-op threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--seed", args->seed, "seed of the random inputs")->capture_default_str();
+  cmd->add_option("--shape", args->shapes, "input shape for random inputs, name:d1xd2x... (repeatable)");
+  cmd->add_flag("-q,--quiet", args->quiet, "print nothing on success");
+  cmd->callback([args, exit_code] {
+    Status s = run_command(*args);
+    *exit_code = s.is_ok() ? 0 : report_error("run", s);
+  });
+}
+
+}  // namespace ferry::cli
