@@ -328,11 +328,16 @@ Status dropout(KernelContext& ctx) {
   if (want_mask) {
     FERRY_ASSIGN_OR_RETURN(m, ctx.output(1));
   }
-  std::mt19937_64 rng(node.attr("seed") ? static_cast<uint64_t>(node.attr_int("seed", 0)) : std::random_device{}());
-  std::uniform_real_distribution<double> u(0.0, 1.0);
+  // Same stream as numpy's legacy RandomState(seed).uniform(0, 1, shape), which the ONNX reference uses: MT19937
+  // seeded with the 32-bit seed, 53-bit doubles from pairs of outputs. A given seed thus reproduces the reference.
+  std::mt19937 rng(node.attr("seed") ? static_cast<uint32_t>(node.attr_int("seed", 0)) : std::random_device{}());
+  auto uniform = [&rng]() {
+    const double a = static_cast<double>(rng() >> 5), b = static_cast<double>(rng() >> 6);
+    return (a * 67108864.0 + b) / 9007199254740992.0;
+  };
   const double scale = 1.0 / (1.0 - ratio);
   for (int64_t i = 0; i < x.numel(); ++i) {
-    bool keep = u(rng) >= ratio;
+    bool keep = uniform() >= ratio;
     store_double(*y, i, keep ? load_double(x, i) * scale : 0.0);
     if (m) store_double(*m, i, keep ? 1.0 : 0.0);
   }
