@@ -34,9 +34,8 @@ std::string tensor_bytes(std::vector<uint64_t> dims, int dtype, const std::strin
 
 TEST(OnnxImport, ParsesRawFloatTensor) {
   float v[2] = {1.5f, -2.0f};
-  auto r = parse_tensor(tensor_bytes({2}, 1, std::string(reinterpret_cast<char*>(v), 8)).data(), 22);
   auto bytes = tensor_bytes({2}, 1, std::string(reinterpret_cast<char*>(v), 8));
-  r = parse_tensor(bytes.data(), bytes.size());
+  auto r = parse_tensor(bytes.data(), bytes.size());
   ASSERT_TRUE(r.has_value()) << r.status().to_string();
   EXPECT_EQ(r->tensor.shape(), (Shape{2}));
   EXPECT_EQ(r->tensor.data<float>()[1], -2.0f);
