@@ -94,7 +94,8 @@ Status grid_sample(KernelContext& ctx) {
         double lo = align ? 0.0 : -0.5, hi = align ? static_cast<double>(len - 1) : static_cast<double>(len) - 0.5;
         double v = static_cast<float>(align ? (nv + 1) / 2.0 * static_cast<double>(len - 1)
                                             : ((nv + 1) * static_cast<double>(len) - 1) / 2.0);
-        if (mode == "nearest") v = r == 3 ? std::round(v) : std::nearbyint(v);
+        // Round half to even (the conformance data uses np.rint for 2-D and 3-D alike).
+        if (mode == "nearest") v = std::nearbyint(v);
         if (v < lo || v > hi) {
           if (pad == Pad::kBorder) v = std::clamp(v, 0.0, static_cast<double>(len - 1));
           else if (pad == Pad::kReflection) v = reflect(v, lo, hi);
