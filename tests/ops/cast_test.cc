@@ -109,8 +109,8 @@ TEST(CastFamily, Strings) {
   EXPECT_FLOAT_EQ(f.data<float>()[2], 0.01f);
   EXPECT_TRUE(std::isnan(f.data<float>()[3]));
   expect_near(run1(cast_node(DType::kInt64), {strings({2}, {"100", "-7"})}), ivec({2}, {100, -7}));
-  Tensor out = run1(cast_node(DType::kString), {fvec({4}, {0.1f, 1e-5f, 2.f, -1.5f})});
-  expect_near(out, strings({4}, {"0.1", "1e-05", "2", "-1.5"}));
+  Tensor out = run1(cast_node(DType::kString), {fvec({7}, {0.1f, 1e-5f, 2.f, -1.5f, 123456.f, 0.00025f, 1e16f})});
+  expect_near(out, strings({7}, {"0.1", "1e-05", "2.0", "-1.5", "123456.0", "0.00025", "1e+16"}));
   expect_near(run1(cast_node(DType::kString), {ivec({2}, {-3, 42})}), strings({2}, {"-3", "42"}));
 }
 

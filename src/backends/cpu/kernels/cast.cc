@@ -8,7 +8,7 @@
 //  - float8 targets honour `saturate` (default 1); float4e2m1 always saturates and maps NaN to 0x8;
 //  - float8e8m0 honours `round_mode` ("up" default, "down", "nearest") and `saturate`;
 //  - strings parse plain/scientific numbers and INF/NaN spellings; numbers format as the shortest round-trip
-//    decimal ("0.1", "1e-05", "nan", "inf").
+//    decimal in Python's repr style ("0.1", "2.0", "1e-05", "nan", "inf"), as numpy's astype(str) does.
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -99,13 +99,26 @@ uint8_t to_narrow(DType t, double v, const CastOptions& o) {
   return float_to_narrow_float(t, f, t == DType::kFloat4E2M1 ? true : o.saturate);
 }
 
+// Python/numpy repr of a float: shortest round-trip digits, positional for 1e-4 <= |v| < 1e16 ("2.0", "0.001",
+// "314.15926"), scientific otherwise ("1e-05", "1.5e+20"); "nan", "inf", "-inf" for the special values.
 template <typename F>
 std::string format_float(F v) {
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
   char buf[64];
-  auto r = std::to_chars(buf, buf + sizeof(buf), v);
-  return std::string(buf, r.ptr);
+  auto r = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
+  std::string sci(buf, r.ptr);
+  size_t e = sci.find('e');
+  int exp = std::atoi(sci.c_str() + e + 1);
+  if (exp < -4 || exp >= 16) return sci;
+  std::string sign = sci[0] == '-' ? "-" : "";
+  std::string digits;
+  for (size_t i = sign.size(); i < e; ++i)
+    if (sci[i] != '.') digits += sci[i];
+  if (exp < 0) return sign + "0." + std::string(static_cast<size_t>(-exp - 1), '0') + digits;
+  size_t int_len = static_cast<size_t>(exp) + 1;
+  if (digits.size() <= int_len) return sign + digits + std::string(int_len - digits.size(), '0') + ".0";
+  return sign + digits.substr(0, int_len) + "." + digits.substr(int_len);
 }
 
 Expected<Scalar> parse_string(const std::string& s) {
