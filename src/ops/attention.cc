@@ -1,5 +1,6 @@
 // attention.cc — op semantics (schemas + shape/dtype inference) of the attention family:
-// Attention (opset 23/24), RotaryEmbedding (23).
+// Attention (opset 23/24), RotaryEmbedding (23); LinearAttention, CausalConvWithState, FlexAttention live in
+// attention_linear.cc.
 #include <string>
 #include <vector>
 
@@ -102,7 +103,10 @@ Status infer_rotary(InferContext& c) {
 
 }  // namespace
 
+void register_attention_linear(OpRegistry& r);  // attention_linear.cc
+
 void register_attention(OpRegistry& r) {
+  register_attention_linear(r);
   r.add({"", "Attention", 3, 7, 1, 4, infer_attention});
   r.add({"", "RotaryEmbedding", 3, 4, 1, 1, infer_rotary});
 }

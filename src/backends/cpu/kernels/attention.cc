@@ -282,7 +282,10 @@ Status rotary_kernel(KernelContext& ctx) {
 
 }  // namespace
 
+void register_attention_linear_kernels(KernelRegistry& r);  // attention_linear.cc
+
 void register_attention_kernels(KernelRegistry& r) {
+  register_attention_linear_kernels(r);
   r.add_fn("", "Attention", attention_kernel);
   r.add_fn("", "RotaryEmbedding", rotary_kernel);
 }
