@@ -57,6 +57,7 @@ Status dft(KernelContext& ctx) {
     nfft = scalar_int(*dl);
   }
   if (nfft <= 0) return ctx.error("DFT length must be positive, got " + std::to_string(nfft));
+  if (nfft > (int64_t{1} << 24)) return ctx.unsupported_error("DFT length " + std::to_string(nfft) + " is too large");
   FERRY_ASSIGN_OR_RETURN(Tensor * y, ctx.output(0));
   const int64_t Lout = y->dim(*axis), Cout = y->dim(r - 1);
   int64_t outer = 1, inner = 1;
@@ -118,6 +119,7 @@ Status stft(KernelContext& ctx) {
     flen = scalar_int(*fl);
   }
   if (step <= 0 || flen <= 0 || flen > L) return ctx.error("invalid frame_step/frame_length");
+  if (flen > (int64_t{1} << 24)) return ctx.unsupported_error("frame_length is too large");
   if (win && (win->rank() != 1 || win->numel() != flen))
     return ctx.error("window length " + std::to_string(win->numel()) + " differs from frame_length " +
                      std::to_string(flen));
@@ -195,8 +197,9 @@ Status mel_weight_matrix(KernelContext& ctx) {
   for (int64_t i = 0; i < bins + 2; ++i) {
     double mel = static_cast<double>(i) * static_cast<double>(step) + static_cast<double>(lo_mel);
     double hz = 700.0 * (std::pow(10.0, mel / 2595.0) - 1.0);
-    fb[static_cast<size_t>(i)] = static_cast<int64_t>(std::floor(static_cast<double>(dft_length + 1) * hz /
-                                                                 static_cast<double>(rate)));
+    double bin = std::floor(static_cast<double>(dft_length + 1) * hz / static_cast<double>(rate));
+    if (!std::isfinite(bin) || std::fabs(bin) > 1e15) return ctx.error("mel edges are not finite");
+    fb[static_cast<size_t>(i)] = static_cast<int64_t>(bin);
   }
   std::vector<double> out(static_cast<size_t>(spec_bins * bins), 0.0);
   auto at = [&](int64_t row, int64_t col) -> double* {
