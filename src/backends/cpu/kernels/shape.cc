@@ -188,6 +188,8 @@ Status concat_kernel(KernelContext& ctx) {
   for (int i = 0; i < ctx.num_inputs(); ++i) {
     const Tensor* x = ctx.input(i);
     if (x == nullptr || x->rank() != r || x->dtype() != y->dtype()) return ctx.error("inputs do not match");
+    for (int d = 0; d < r; ++d)
+      if (d != axis && x->dim(d) != y->dim(d)) return ctx.error("input " + std::to_string(i) + " shape does not match");
     total += x->dim(axis);
   }
   if (total != y->dim(axis)) return ctx.error("inputs do not match the output");
