@@ -28,15 +28,30 @@ def main():
     ap.add_argument("ferry"); ap.add_argument("peers"); ap.add_argument("model")
     ap.add_argument("--rtol", type=float, default=1e-3); ap.add_argument("--atol", type=float, default=1e-4)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--probes", type=int, default=8,
+                    help="also compare this many intermediate values, evenly spaced through the graph (final "
+                         "outputs of randomly initialised classifiers can be ~0 and prove little)")
     a = ap.parse_args()
+    print(f"model {a.model}")
     runner = os.path.join(a.peers, "peer_ort_run.js")
     if not os.path.exists(a.model) or not os.path.isdir(os.path.join(a.peers, "node_modules")):
         print(f"SKIP: {a.model} or the ORT peer is missing (run scripts/setup_peers.sh)")
         return 77
-    m = onnx.load(a.model, load_external_data=False)
+    m = onnx.load(a.model)
     inits = {i.name for i in m.graph.initializer}
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as d:
+        if a.probes > 0:
+            inferred = onnx.shape_inference.infer_shapes(m)
+            typed = {v.name: v for v in inferred.graph.value_info
+                     if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT}
+            outs = {o.name for o in m.graph.output}
+            cands = [n.output[0] for n in m.graph.node if n.output and n.op_type != "Constant" and n.output[0] in typed and n.output[0] not in outs]
+            step = max(1, len(cands) // a.probes)
+            for name in cands[step - 1::step][:a.probes]:
+                m.graph.output.append(typed[name])
+            a.model = os.path.join(d, "probed.onnx")
+            onnx.save(m, a.model)
         inputs = []
         for i, vi in enumerate(x for x in m.graph.input if x.name not in inits):
             dims = [dd.dim_value if dd.dim_value > 0 else 1 for dd in vi.type.tensor_type.shape.dim]
@@ -65,7 +80,7 @@ def main():
                 print(f"output {i}: ferry {got.dtype}{got.shape} vs ORT {exp.dtype}{exp.shape}"); ok = False; continue
             diff = np.abs(got.astype(np.float64) - exp.astype(np.float64))
             bad = diff > a.atol + a.rtol * np.abs(exp.astype(np.float64))
-            print(f"{os.path.basename(a.model)} output {i} {exp.shape}: max abs diff {diff.max():.3g}, "
+            print(f"output {i} '{m.graph.output[i].name}' {exp.shape}: max abs diff {diff.max():.3g}, "
                   f"{int(bad.sum())} of {bad.size} outside rtol {a.rtol} / atol {a.atol}")
             ok = ok and not bad.any()
         return 0 if ok else 1
