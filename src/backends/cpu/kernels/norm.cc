@@ -147,10 +147,11 @@ void plane_norm(ThreadPool& pool, const T* x, T* y, int64_t rows, int64_t len, i
           }
           double inv = 1.0 / std::sqrt((len > 0 ? sq / static_cast<double>(len) : 0.0) + eps);
           int64_t base = (r % groups_per_n) * params_per_row;
+          A m = static_cast<A>(mean);
           for (int64_t p = 0; p < params_per_row; ++p) {
             A a = static_cast<A>(inv * scale[static_cast<size_t>(base + p)]);
-            A c = static_cast<A>(bias[static_cast<size_t>(base + p)] - mean * inv * scale[static_cast<size_t>(base + p)]);
-            for (int64_t j = p * seg; j < (p + 1) * seg; ++j) yr[j] = st<T>(static_cast<double>(ld(xr[j]) * a + c));
+            A c = static_cast<A>(bias[static_cast<size_t>(base + p)]);
+            for (int64_t j = p * seg; j < (p + 1) * seg; ++j) yr[j] = st<T>(static_cast<double>((ld(xr[j]) - m) * a + c));
           }
         }
       },
@@ -240,11 +241,12 @@ Status batch_norm(KernelContext& ctx) {
       var[static_cast<size_t>(ch)] = cnt > 0 ? v / cnt : 0.0;
     }
   }
-  // y = x * a + b with a = scale / sqrt(var + eps), b = B - mean * a.
+  // y = (x - mean) * a + B with a = scale / sqrt(var + eps) (not folded into one offset: that cancels badly
+  // when var is tiny).
   std::vector<double> a(static_cast<size_t>(c * per)), bb(static_cast<size_t>(c * per));
   for (size_t i = 0; i < a.size(); ++i) {
     a[i] = p[0][i] / std::sqrt(var[i] + eps);
-    bb[i] = p[1][i] - mean[i] * a[i];
+    bb[i] = p[1][i];
   }
   FERRY_ASSIGN_OR_RETURN(Tensor * y, ctx.output(0));
   Status rc = visit_float(x.dtype(), [&](auto tag) {
@@ -260,12 +262,14 @@ Status batch_norm(KernelContext& ctx) {
             const T* xr = xp + r * s;
             T* yr = yp + r * s;
             if (per == 1) {
-              A ka = static_cast<A>(a[static_cast<size_t>(ch)]), kb = static_cast<A>(bb[static_cast<size_t>(ch)]);
-              for (int64_t k = 0; k < s; ++k) yr[k] = st<T>(static_cast<double>(ld(xr[k]) * ka + kb));
+              size_t cu = static_cast<size_t>(ch);
+              A km = static_cast<A>(mean[cu]), ka = static_cast<A>(a[cu]), kb = static_cast<A>(bb[cu]);
+              for (int64_t k = 0; k < s; ++k) yr[k] = st<T>(static_cast<double>((ld(xr[k]) - km) * ka + kb));
             } else {
               const double* ar = a.data() + ch * s;
               const double* br = bb.data() + ch * s;
-              for (int64_t k = 0; k < s; ++k) yr[k] = st<T>(static_cast<double>(ld(xr[k])) * ar[k] + br[k]);
+              const double* mr = mean.data() + ch * s;
+              for (int64_t k = 0; k < s; ++k) yr[k] = st<T>((static_cast<double>(ld(xr[k])) - mr[k]) * ar[k] + br[k]);
             }
           }
         },
