@@ -64,8 +64,9 @@ Status make_mask_view(KernelContext& ctx, const Tensor* m, const AttnDims& dd, M
   for (int k = 3; k >= 0; --k) {
     if (k == 3) {
       if (s[3] > dd.t) return ctx.error("attn_mask last dim " + std::to_string(s[3]) + " exceeds total sequence length " + std::to_string(dd.t));
-      mv->stride[3] = s[3] == 1 && dd.t != 1 ? 0 : 1;
-      mv->last = s[3] == 1 ? dd.t : s[3];
+      // A shorter last dim (even 1) is padded with -inf, never broadcast (ONNX reference semantics).
+      mv->stride[3] = 1;
+      mv->last = s[3];
     } else {
       if (s[k] != 1 && s[k] != target[k])
         return ctx.error("attn_mask of shape " + shape_to_string(m->shape()) + " cannot be broadcast to [B, q_heads, S, T]");
