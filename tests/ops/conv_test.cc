@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <numeric>
 
-#include "tests/ops/op_test_util.h"
+#include "ops/op_test_util.h"
 
 namespace ferry::test {
 namespace {
