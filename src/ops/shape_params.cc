@@ -55,7 +55,7 @@ Expected<std::vector<SliceAxis>> resolve_slice(const std::vector<int64_t>& dims,
     if (step > 0) {
       start = std::clamp<int64_t>(start, 0, dim);
       end = std::clamp<int64_t>(end, 0, dim);
-      s.len = end > start ? (end - start + step - 1) / step : 0;
+      s.len = end > start ? (end - start - 1) / step + 1 : 0;
     } else {
       start = std::clamp<int64_t>(start, 0, dim - 1);
       end = std::clamp<int64_t>(end, -1, dim - 1);
@@ -77,6 +77,8 @@ Expected<std::vector<int64_t>> resolve_pads(int rank, const std::vector<int64_t>
     return invalid_argument("pads has " + std::to_string(pads.size()) + " values, expected " +
                             std::to_string(2 * axes.size()));
   FERRY_ASSIGN_OR_RETURN(std::vector<int> naxes, normalize_axes(axes, rank));
+  for (int64_t p : pads)
+    if (p > (int64_t{1} << 40) || p < -(int64_t{1} << 40)) return invalid_argument("pad " + std::to_string(p) + " too large");
   std::vector<int64_t> out(2 * static_cast<size_t>(rank), 0);
   for (size_t i = 0; i < naxes.size(); ++i) {
     out[static_cast<size_t>(naxes[i])] = pads[i];

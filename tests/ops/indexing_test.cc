@@ -138,3 +138,27 @@ TEST(IndexingFamily, TopKTiesDtypesAndErrors) {
 
 }  // namespace
 }  // namespace ferry::test
+
+namespace ferry::test {
+namespace {
+
+TEST(IndexingFamily, MalformedInputsReturnErrors) {
+  // GatherND: batch dims differ; ScatterND: index tuple longer than data rank; updates of the wrong shape.
+  Node g = Node::make("GatherND", {"x", "i"}, {"y"});
+  g.attrs["batch_dims"] = attr_i(1);
+  EXPECT_FALSE(run_single_op(g, {fvec({2, 2}, {0, 1, 2, 3}), ivec({3, 1}, {0, 0, 0})}).has_value());
+  Node s = Node::make("ScatterND", {"x", "i", "u"}, {"y"});
+  EXPECT_FALSE(run_single_op(s, {fvec({2}, {0, 1}), ivec({1, 2}, {0, 0}), fvec({1}, {5})}).has_value());
+  EXPECT_FALSE(run_single_op(s, {fvec({2}, {0, 1}), ivec({1, 1}, {0}), fvec({2}, {5, 6})}).has_value());
+  Node e = Node::make("ScatterElements", {"x", "i", "u"}, {"y"});
+  EXPECT_FALSE(run_single_op(e, {fvec({2}, {0, 1}), ivec({1}, {-3}), fvec({1}, {5})}).has_value());
+  Node t = Node::make("TopK", {"x", "k"}, {"v", "i"});
+  EXPECT_FALSE(run_single_op(t, {fvec({2}, {0, 1}), ivec({1}, {-1})}).has_value());
+  Node o = Node::make("OneHot", {"i", "d", "v"}, {"y"});
+  EXPECT_FALSE(run_single_op(o, {ivec({1}, {0}), fvec({}, {0}), fvec({2}, {0, 1})}, 11).has_value());
+  Node ts = Node::make("TensorScatter", {"p", "u", "w"}, {"y"});
+  EXPECT_FALSE(run_single_op(ts, {fvec({1, 2, 1}, {0, 0}), fvec({1, 1, 1}, {1}), ivec({1}, {-1})}, 24).has_value());
+}
+
+}  // namespace
+}  // namespace ferry::test

@@ -1,4 +1,6 @@
 // shape_test.cc — shape-family reference kernels and inference (spec examples, odd shapes, every opset variant).
+#include <limits>
+
 #include "ops/op_registry.h"
 #include "ops/op_test_util.h"
 
@@ -269,6 +271,30 @@ TEST(ShapeFamily, CenterCropPadAndReverseSequence) {
   expect_near((*b)[0], fvec({2, 3}, {1, 0, 2, 5, 4, 3}));
   auto bad = run_single_op(r, {iota_f({2, 3}), ivec({2}, {4, 1})}, 10);
   EXPECT_FALSE(bad.has_value());
+}
+
+}  // namespace
+}  // namespace ferry::test
+
+namespace ferry::test {
+namespace {
+
+TEST(ShapeFamily, ExtremeSliceAndPadValuesNeverCrash) {
+  const int64_t big = std::numeric_limits<int64_t>::max(), small = std::numeric_limits<int64_t>::min();
+  Node n = Node::make("Slice", {"x", "st", "en", "ax", "sp"}, {"y"});
+  Tensor x = fvec({5}, {0, 1, 2, 3, 4});
+  auto a = run_single_op(n, {x, ivec({1}, {small}), ivec({1}, {big}), ivec({1}, {0}), ivec({1}, {big})}, 13);
+  ASSERT_TRUE(a.has_value()) << a.status().to_string();
+  expect_near((*a)[0], fvec({1}, {0}));
+  auto b = run_single_op(n, {x, ivec({1}, {big}), ivec({1}, {small}), ivec({1}, {0}), ivec({1}, {small})}, 13);
+  ASSERT_TRUE(b.has_value()) << b.status().to_string();
+  expect_near((*b)[0], fvec({1}, {4}));
+  auto c = run_single_op(n, {x, ivec({1}, {3}), ivec({1}, {1}), ivec({1}, {0}), ivec({1}, {1})}, 13);
+  ASSERT_TRUE(c.has_value()) << c.status().to_string();
+  EXPECT_EQ((*c)[0].shape(), (Shape{0}));
+  Node p = Node::make("Pad", {"x", "p"}, {"y"});
+  EXPECT_FALSE(run_single_op(p, {x, ivec({2}, {big, 0})}, 19).has_value());
+  EXPECT_FALSE(run_single_op(p, {x, ivec({2}, {-3, -3})}, 19).has_value());
 }
 
 }  // namespace
