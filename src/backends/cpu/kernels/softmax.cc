@@ -5,6 +5,8 @@
 // double for every float type, except float32 with inner == 1 (axis last: the transformer case), which has a
 // row-parallel float path.
 #include <cmath>
+#include <bit>
+#include <algorithm>
 #include <limits>
 #include <type_traits>
 
@@ -35,47 +37,6 @@ Expected<LineView> line_view(const KernelContext& ctx, const Shape& s) {
     else v.inner *= s[i];
   }
   return v;
-}
-
-// float32 rows (inner == 1).
-void rows_f32(SKind kind, const float* x, float* y, int64_t rows, int64_t n, ThreadPool& pool) {
-  pool.parallel_for(
-      rows,
-      [&](int64_t b, int64_t e) {
-        for (int64_t r = b; r < e; ++r) {
-          const float* p = x + r * n;
-          float* q = y + r * n;
-          float m = -std::numeric_limits<float>::infinity();
-          int64_t mi = 0;
-          for (int64_t j = 0; j < n; ++j) {
-            if (p[j] > m) {
-              m = p[j];
-              mi = j;
-            }
-          }
-          if (kind == SKind::kHardmax) {
-            for (int64_t j = 0; j < n; ++j) q[j] = 0.0f;
-            q[mi] = 1.0f;
-            continue;
-          }
-          if (std::isinf(m) && m < 0) m = 0;  // all -inf: avoid (-inf) - (-inf)
-          float s = 0;
-          if (kind == SKind::kSoftmax) {
-            for (int64_t j = 0; j < n; ++j) {
-              float v = std::exp(p[j] - m);
-              q[j] = v;
-              s += v;
-            }
-            float inv = 1.0f / s;
-            for (int64_t j = 0; j < n; ++j) q[j] *= inv;
-          } else {
-            for (int64_t j = 0; j < n; ++j) s += std::exp(p[j] - m);
-            float c = m + std::log(s);
-            for (int64_t j = 0; j < n; ++j) q[j] = p[j] - c;
-          }
-        }
-      },
-      std::max<int64_t>(1, 8192 / std::max<int64_t>(1, n)));
 }
 
 template <typename T>
@@ -110,6 +71,93 @@ void lines_generic(SKind kind, const T* x, T* y, const LineView& v, ThreadPool& 
         }
       },
       std::max<int64_t>(1, 4096 / std::max<int64_t>(1, v.n)));
+}
+
+// exp(x) for float x <= 0 (not NaN), Cephes-style: 2^n * p(r) with r = x - n*ln2, relative error < 2e-7 down
+// to -87.3 (below that it returns FLT_MIN-ish tiny values). The clamp compares bit patterns as unsigned ints,
+// so GCC vectorizes the calling loops without -ffast-math (float compares would block if-conversion).
+inline float exp_nonpos_f32(float x) {
+  constexpr uint32_t kLo = std::bit_cast<uint32_t>(-87.33654f);
+  uint32_t ux = std::bit_cast<uint32_t>(x);
+  ux = ux > kLo ? kLo : ux;  // negative floats: larger pattern = more negative
+  x = std::bit_cast<float>(ux);
+  float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * r * r + r + 1.0f;
+  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  return y * std::bit_cast<float>(bits);
+}
+
+// Sum with 8 independent partial sums (vectorizable without -ffast-math).
+inline float sum_f32(const float* p, int64_t n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int k = 0; k < 8; ++k) acc[k] += p[j + k];
+  float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; j < n; ++j) s += p[j];
+  return s;
+}
+
+inline float max_f32(const float* p, int64_t n) {
+  float acc[8];
+  for (int k = 0; k < 8; ++k) acc[k] = -std::numeric_limits<float>::infinity();
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int k = 0; k < 8; ++k) acc[k] = p[j + k] > acc[k] ? p[j + k] : acc[k];
+  float m = acc[0];
+  for (int k = 1; k < 8; ++k) m = acc[k] > m ? acc[k] : m;
+  for (; j < n; ++j) m = p[j] > m ? p[j] : m;
+  return m;
+}
+
+// float32 rows (inner == 1): the transformer case. Rows with NaN or +inf take the double path.
+void rows_f32(SKind kind, const float* x, float* y, int64_t rows, int64_t n, ThreadPool& pool) {
+  pool.parallel_for(
+      rows,
+      [&](int64_t b, int64_t e) {
+        for (int64_t r = b; r < e; ++r) {
+          const float* p = x + r * n;
+          float* q = y + r * n;
+          if (kind == SKind::kHardmax) {
+            float m = -std::numeric_limits<float>::infinity();
+            int64_t mi = 0;
+            for (int64_t j = 0; j < n; ++j) {
+              if (p[j] > m) {
+                m = p[j];
+                mi = j;
+              }
+            }
+            for (int64_t j = 0; j < n; ++j) q[j] = 0.0f;
+            q[mi] = 1.0f;
+            continue;
+          }
+          float m = max_f32(p, n);
+          float check = sum_f32(p, n);  // NaN if any element is NaN or +/-inf appear together
+          if (!std::isfinite(m) || !std::isfinite(check)) {
+            LineView one{1, n, 1};
+            lines_generic<float>(kind, p, q, one, pool);
+            continue;
+          }
+          for (int64_t j = 0; j < n; ++j) q[j] = exp_nonpos_f32(p[j] - m);
+          float s = sum_f32(q, n);
+          if (kind == SKind::kSoftmax) {
+            float inv = 1.0f / s;
+            for (int64_t j = 0; j < n; ++j) q[j] *= inv;
+          } else {
+            float c = m + std::log(s);
+            for (int64_t j = 0; j < n; ++j) q[j] = p[j] - c;
+          }
+        }
+      },
+      std::max<int64_t>(1, 8192 / std::max<int64_t>(1, n)));
 }
 
 template <SKind kKind>
