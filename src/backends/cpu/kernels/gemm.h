@@ -5,6 +5,8 @@
 //
 // The fast path is oneDNN's dnnl_sgemm; sgemm_reference is the naive oracle it is tested against. With
 // beta == 0 the old contents of C are never read (NaN/Inf garbage in C does not leak into the result).
+// oneDNN threads internally (OpenMP): call sgemm from the kernel's thread, not from inside a
+// ThreadPool::parallel_for chunk, or each chunk starts its own OpenMP team and the cores are oversubscribed.
 #pragma once
 
 #include <cstdint>
