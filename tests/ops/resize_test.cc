@@ -1,5 +1,7 @@
 // resize_test.cc — Resize (opsets 10/11/13/18/19), Upsample (7/9), GridSample, AffineGrid, RoiAlign.
 // Expected values are hand-computed or taken from the ONNX operator documentation examples.
+#include <limits>
+
 #include "ops/op_test_util.h"
 
 namespace ferry::test {
@@ -184,6 +186,17 @@ TEST(GridSampleOps, GridShapeMismatch) {
   EXPECT_FALSE(run_single_op(n, {fvec({1, 1, 2, 2}, {1, 2, 3, 4}), fvec({1, 1, 1, 3}, {0, 0, 0})}, 20).has_value());
 }
 
+TEST(GridSampleOps, NonFiniteGridIsPadding) {
+  Node n = Node::make("GridSample", {"x", "g"}, {"y"});
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  auto out = run_single_op(n, {fvec({1, 1, 2, 2}, {1, 2, 3, 4}), fvec({1, 1, 2, 2}, {nan, 0, inf, 1e30f})}, 20);
+  ASSERT_TRUE(out.has_value()) << out.status().to_string();
+  expect_near((*out)[0], fvec({1, 1, 1, 2}, {0, 0}));
+  n.attrs["padding_mode"] = attr_s("reflection");
+  out = run_single_op(n, {fvec({1, 1, 2, 2}, {1, 2, 3, 4}), fvec({1, 1, 2, 2}, {nan, 0, inf, 1e30f})}, 20);
+  ASSERT_TRUE(out.has_value()) << out.status().to_string();
+}
+
 TEST(AffineGridOps, Identity2D) {
   Node n = Node::make("AffineGrid", {"theta", "size"}, {"grid"});
   Tensor theta = fvec({1, 2, 3}, {1, 0, 0, 0, 1, 0});
@@ -225,9 +238,12 @@ TEST(RoiAlignOps, AvgMaxAndHalfPixel) {
   expect_near((*out)[0], fvec({1, 1, 1, 1}, {2.5f}));
 }
 
-TEST(RoiAlignOps, BatchIndexOutOfRange) {
+TEST(RoiAlignOps, BatchIndexOutOfRangeAndNonFiniteRoi) {
   Node n = Node::make("RoiAlign", {"x", "rois", "bi"}, {"y"});
   auto out = run_single_op(n, {fvec({1, 1, 2, 2}, {1, 2, 3, 4}), fvec({1, 4}, {0, 0, 1, 1}), ivec({1}, {3})}, 16);
+  EXPECT_FALSE(out.has_value());
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  out = run_single_op(n, {fvec({1, 1, 2, 2}, {1, 2, 3, 4}), fvec({1, 4}, {0, nan, 1, 1}), ivec({1}, {0})}, 16);
   EXPECT_FALSE(out.has_value());
 }
 

@@ -241,6 +241,9 @@ Status resize(KernelContext& ctx) {
   if (y->numel() == 0) return Status::ok();
   if (x.numel() == 0) return ctx.error("cannot resize an empty input to a non-empty output");
   int rank = x.rank();
+  if (at.antialias && at.mode != "nearest")
+    for (double sc : geo->scales)
+      if (sc < 1e-6) return ctx.error("scale too small for antialias");
   std::vector<double> cur = to_double_vector(x), next;
   Shape shape = x.shape();
   int nroi = rank;

@@ -76,6 +76,7 @@ Status grid_sample(KernelContext& ctx) {
   int64_t n_batch = x.dim(0), channels = x.dim(1);
   std::vector<int64_t> dims(x.shape().begin() + 2, x.shape().end());
   int64_t plane = shape_numel(dims);
+  if (plane == 0 && y->numel() > 0) return ctx.error("cannot sample from an input with an empty spatial dim");
   int64_t npts = grid.numel() / std::max<int64_t>(1, n_batch * r);
   std::vector<double> xv = to_double_vector(x), gv = to_double_vector(grid);
   std::vector<double> out(static_cast<size_t>(y->numel()), 0.0);
@@ -95,6 +96,9 @@ Status grid_sample(KernelContext& ctx) {
         double v = static_cast<float>(align ? (nv + 1) / 2.0 * static_cast<double>(len - 1)
                                             : ((nv + 1) * static_cast<double>(len) - 1) / 2.0);
         // Round half to even (the conformance data uses np.rint for 2-D and 3-D alike).
+        // Non-finite or absurd coordinates: keep them far outside but in integer range.
+        if (!std::isfinite(v)) v = lo - 2;
+        v = std::clamp(v, -1e9, 1e9);
         if (mode == "nearest") v = std::nearbyint(v);
         if (v < lo || v > hi) {
           if (pad == Pad::kBorder) v = std::clamp(v, 0.0, static_cast<double>(len - 1));
@@ -221,6 +225,22 @@ Status roi_align(KernelContext& ctx) {
     if (bv[static_cast<size_t>(i)] < 0 || bv[static_cast<size_t>(i)] >= batch)
       return ctx.error("batch_indices[" + std::to_string(i) + "] = " + std::to_string(bv[static_cast<size_t>(i)]) +
                        " out of range [0, " + std::to_string(batch) + ")");
+  if ((height == 0 || width == 0) && nr > 0 && channels > 0) return ctx.error("X has an empty spatial dim");
+  if (sampling > 0 && static_cast<double>(sampling) * static_cast<double>(sampling) * static_cast<double>(ph_n) *
+                             static_cast<double>(pw_n) > 1e8)
+    return ctx.error("sampling_ratio and output size need too many samples");
+  // Reject non-finite rois and sampling grids too large to be meant (sampling_ratio 0 adapts to roi size).
+  for (int64_t i = 0; i < nr; ++i) {
+    const double* roi = rv.data() + i * 4;
+    for (int k = 0; k < 4; ++k)
+      if (!std::isfinite(roi[k] * scale)) return ctx.error("rois[" + std::to_string(i) + "] is not finite");
+    if (sampling <= 0) {
+      double gh = std::ceil(std::fabs(roi[3] - roi[1]) * std::fabs(scale) / static_cast<double>(ph_n));
+      double gw = std::ceil(std::fabs(roi[2] - roi[0]) * std::fabs(scale) / static_cast<double>(pw_n));
+      if (gh * gw * static_cast<double>(ph_n * pw_n) > 1e8)
+        return ctx.error("rois[" + std::to_string(i) + "] needs too many samples");
+    }
+  }
   FERRY_ASSIGN_OR_RETURN(Tensor * y, ctx.output(0));
   std::vector<double> out(static_cast<size_t>(y->numel()), 0.0);
   struct Pre {
