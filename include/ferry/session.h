@@ -12,6 +12,8 @@
 // dims) and returns InvalidArgument naming the input at fault. A Session may be run from one thread at a time.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +37,14 @@ struct IoInfo {
   std::string shape_string() const;  // "[N,3,224,224]" or "?" when the rank is unknown
 };
 
+// One node execution, reported to a node observer (profiling, traces). Times are steady_clock nanoseconds.
+struct NodeEvent {
+  std::string node;     // node name (or "#index" when unnamed)
+  std::string op_type;  // "Conv"
+  int64_t start_ns = 0;
+  int64_t end_ns = 0;
+};
+
 class Session {
  public:
   static Expected<std::unique_ptr<Session>> load(const std::string& path, const SessionOptions& options = {});
@@ -46,6 +56,9 @@ class Session {
   const std::vector<IoInfo>& outputs() const;
   Expected<std::vector<Tensor>> run(const std::vector<Tensor>& inputs);
   int threads() const;
+  // Calls `observer` after each top-level node runs (ferry bench --export-profile/--export-trace); an empty
+  // function turns observation off. Observing costs two clock reads per node.
+  void set_node_observer(std::function<void(const NodeEvent&)> observer);
 
   struct Impl;
 

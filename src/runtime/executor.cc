@@ -1,5 +1,6 @@
 #include "runtime/executor.h"
 
+#include <chrono>
 #include <new>
 #include <unordered_set>
 
@@ -111,12 +112,20 @@ Expected<std::unique_ptr<CompiledGraph>> CompiledGraph::compile(const Graph& gra
   return cg;
 }
 
-Expected<std::vector<Tensor>> CompiledGraph::run(const std::vector<Tensor>& inputs, ThreadPool& pool) const {
-  return run_in(inputs, pool, nullptr);
+Expected<std::vector<Tensor>> CompiledGraph::run(const std::vector<Tensor>& inputs, ThreadPool& pool,
+                                                 const NodeObserver* observer) const {
+  return run_in(inputs, pool, nullptr, observer);
 }
 
+namespace {
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
 Expected<std::vector<Tensor>> CompiledGraph::run_in(const std::vector<Tensor>& inputs, ThreadPool& pool,
-                                                    const Frame* parent) const {
+                                                    const Frame* parent, const NodeObserver* observer) const {
   if (inputs.size() != input_slots_.size())
     return invalid_argument("graph '" + graph_.name + "' takes " + std::to_string(input_slots_.size()) +
                             " inputs, got " + std::to_string(inputs.size()));
@@ -145,6 +154,7 @@ Expected<std::vector<Tensor>> CompiledGraph::run_in(const std::vector<Tensor>& i
       in_ptrs.push_back(t);
       in_types.push_back(t ? type_of_tensor(*t) : ValueType{});
     }
+    int64_t start = observer ? now_ns() : 0;
     InferContext ictx(node, in_types, in_ptrs);
     FERRY_RETURN_IF_ERROR(infer_node(*step.schema, ictx));
     std::vector<Tensor> outs(node.outputs.size());
@@ -164,6 +174,7 @@ Expected<std::vector<Tensor>> CompiledGraph::run_in(const std::vector<Tensor>& i
       frame.values[static_cast<size_t>(s)] = std::move(outs[i]);
     }
     for (int s : step.release) frame.values[static_cast<size_t>(s)] = Tensor();
+    if (observer) (*observer)(node, start, now_ns());
   }
   std::vector<Tensor> result;
   for (size_t i = 0; i < output_slots_.size(); ++i) {

@@ -10,6 +10,7 @@
 // compiled once, recursively, and run through the SubgraphRunner interface with enclosing values visible.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -29,13 +30,18 @@ class CompiledGraph {
   static Expected<std::unique_ptr<CompiledGraph>> compile(const Graph& graph,
                                                           const std::vector<std::string>& outer_scope);
 
+  // Called after each node of this graph (not of subgraphs) with (node, start_ns, end_ns).
+  using NodeObserver = std::function<void(const Node&, int64_t, int64_t)>;
+
   // Runs with graph inputs in Graph::inputs order. Inputs are not modified.
-  Expected<std::vector<Tensor>> run(const std::vector<Tensor>& inputs, ThreadPool& pool) const;
+  Expected<std::vector<Tensor>> run(const std::vector<Tensor>& inputs, ThreadPool& pool,
+                                    const NodeObserver* observer = nullptr) const;
 
   const Graph& graph() const { return graph_; }
 
   struct Frame;  // per-run values (defined in executor.cc)
-  Expected<std::vector<Tensor>> run_in(const std::vector<Tensor>& inputs, ThreadPool& pool, const Frame* parent) const;
+  Expected<std::vector<Tensor>> run_in(const std::vector<Tensor>& inputs, ThreadPool& pool, const Frame* parent,
+                                       const NodeObserver* observer = nullptr) const;
 
  private:
   struct Step {

@@ -24,6 +24,7 @@ struct Session::Impl {
   std::unique_ptr<CompiledGraph> plan;
   std::unique_ptr<ThreadPool> pool;
   std::vector<IoInfo> inputs, outputs;
+  CompiledGraph::NodeObserver observer;
 };
 
 namespace {
@@ -86,6 +87,16 @@ const std::vector<IoInfo>& Session::inputs() const { return impl_->inputs; }
 const std::vector<IoInfo>& Session::outputs() const { return impl_->outputs; }
 int Session::threads() const { return impl_->pool->threads(); }
 
+void Session::set_node_observer(std::function<void(const NodeEvent&)> observer) {
+  if (!observer) {
+    impl_->observer = nullptr;
+    return;
+  }
+  impl_->observer = [fn = std::move(observer)](const Node& n, int64_t start, int64_t end) {
+    fn(NodeEvent{n.name.empty() ? "#" + std::to_string(n.index) : n.name, n.op_type, start, end});
+  };
+}
+
 Expected<std::vector<Tensor>> Session::run(const std::vector<Tensor>& inputs) {
   const auto& decl = impl_->inputs;
   if (inputs.size() != decl.size())
@@ -105,7 +116,7 @@ Expected<std::vector<Tensor>> Session::run(const std::vector<Tensor>& inputs) {
                                 d.shape_string());
   }
   try {
-    return impl_->plan->run(inputs, *impl_->pool);
+    return impl_->plan->run(inputs, *impl_->pool, impl_->observer ? &impl_->observer : nullptr);
   } catch (const std::bad_alloc&) {
     return out_of_memory("out of memory while running the model");
   }
