@@ -171,21 +171,29 @@ bool DnnlConv::run(const DnnlConvGeom& g, const Tensor& x, const Tensor& w, cons
       s.build(g);
       s.failed = false;
     }
-    dnnl_set_threads(threads);
+    // Activation reorders are memory-bound and short: below ~4M elements they run on one thread, which saves two
+    // OpenMP fork/joins per conv (those dominate when the cores are oversubscribed, e.g. on a shared CI box).
+    const int reorder_threads = shape_numel(g.x) + shape_numel(g.y) > (int64_t{4} << 20) ? threads : 1;
+    dnnl_set_threads(1);  // one-time weight reorder: measured faster single-threaded on a busy 2-core box
     s.prepare_weights(w);
     const auto& eng = dnnl_cpu_engine();
     memory user_src(s.user_src_md, eng, const_cast<void*>(x.raw_data()));
     memory user_dst(s.user_dst_md, eng, y.raw_data());
     memory src = user_src, dst = user_dst;
     if (s.need_src_reorder) {
+      dnnl_set_threads(reorder_threads);
       s.src_reorder.execute(s.stream, {{DNNL_ARG_FROM, user_src}, {DNNL_ARG_TO, s.src_mem}});
       src = s.src_mem;
     }
     if (s.need_dst_reorder) dst = s.dst_mem;
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, s.w_mem}, {DNNL_ARG_DST, dst}};
     if (bias) args.emplace(DNNL_ARG_BIAS, memory(s.bias_md, eng, const_cast<void*>(bias->raw_data())));
+    dnnl_set_threads(threads);
     s.prim.execute(s.stream, args);
-    if (s.need_dst_reorder) s.dst_reorder.execute(s.stream, {{DNNL_ARG_FROM, s.dst_mem}, {DNNL_ARG_TO, user_dst}});
+    if (s.need_dst_reorder) {
+      dnnl_set_threads(reorder_threads);
+      s.dst_reorder.execute(s.stream, {{DNNL_ARG_FROM, s.dst_mem}, {DNNL_ARG_TO, user_dst}});
+    }
     s.stream.wait();
     return true;
   } catch (const std::exception&) {
