@@ -7,6 +7,9 @@
 #include <limits>
 #include <random>
 #include <string>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "backends/cpu/kernels/elementwise_util.h"
 
@@ -134,6 +137,112 @@ void half_loop(const uint16_t* x, uint16_t* y, int64_t n, const UnaryParams& p, 
 // Relu on float: a branch-free max the compiler vectorizes (NaN propagates like numpy).
 void relu_f32(const float* x, float* y, int64_t n, const UnaryParams&) {
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] < 0.0f ? 0.0f : x[i];
+}
+
+// Float exp (Cephes range reduction + degree-5 polynomial, ~1 ulp) for the sigmoid-like fast paths. The argument
+// is clamped to [-87.34, 88.38], so results saturate near FLT_MIN / 2.4e38 instead of 0 / inf: fine inside
+// 1/(1+e) (relative error <= 2e-7 there), not a general Exp. NaN maps to exp(0); callers propagate NaN.
+inline float exp_clamped(float x) {
+  float xc = std::min(std::max(x, -87.3365447505f), 88.3762626647949f);
+  xc = xc == xc ? xc : 0.0f;
+  float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest (1.5*2^23 trick)
+  float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500E-4f;
+  p = p * r + 1.3981999507E-3f;
+  p = p * r + 8.3334519073E-3f;
+  p = p * r + 4.1665795894E-2f;
+  p = p * r + 1.6666665459E-1f;
+  p = p * r + 5.0000001201E-1f;
+  float v = p * r * r + r + 1.0f;
+  uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, 4);
+  return v * scale;
+}
+
+// tanh as a 13/6 odd rational function on [-7.905, 7.905] (saturating to +-1 beyond); max relative error ~3e-7.
+constexpr float kTanhClamp = 7.90531110763549805f;
+constexpr float kTanhP[7] = {-2.76076847742355e-16f, 2.00018790482477e-13f, -8.60467152213735e-11f,
+                             5.12229709037114e-08f,  1.48572235717979e-05f, 6.37261928875436e-04f,
+                             4.89352455891786e-03f};
+constexpr float kTanhQ[4] = {1.19825839466702e-06f, 1.18534705686654e-04f, 2.26843463243900e-03f,
+                             4.89352518554385e-03f};
+inline float tanh_rational(float x) {
+  if (x != x) return x;
+  const float xc = std::min(std::max(x, -kTanhClamp), kTanhClamp);
+  const float x2 = xc * xc;
+  float p = kTanhP[0], q = kTanhQ[0];
+  for (int k = 1; k < 7; ++k) p = p * x2 + kTanhP[k];
+  for (int k = 1; k < 4; ++k) q = q * x2 + kTanhQ[k];
+  return xc * p / q;
+}
+
+#if defined(__SSE2__)
+// 4-wide SSE2 versions of the same formulas (GCC does not vectorize the scalar ones under -ftrapping-math).
+inline __m128 exp_clamped_ps(__m128 x) {
+  // max/min return their second operand for NaN, so NaN becomes -87.3 here: no undefined int conversion.
+  __m128 xc = _mm_min_ps(_mm_max_ps(x, _mm_set1_ps(-87.3365447505f)), _mm_set1_ps(88.3762626647949f));
+  const __m128 magic = _mm_set1_ps(12582912.0f);
+  __m128 n = _mm_sub_ps(_mm_add_ps(_mm_mul_ps(xc, _mm_set1_ps(1.44269504088896341f)), magic), magic);
+  __m128 r = _mm_add_ps(_mm_sub_ps(xc, _mm_mul_ps(n, _mm_set1_ps(0.693359375f))),
+                        _mm_mul_ps(n, _mm_set1_ps(2.12194440e-4f)));
+  __m128 p = _mm_set1_ps(1.9875691500E-4f);
+  p = _mm_add_ps(_mm_mul_ps(p, r), _mm_set1_ps(1.3981999507E-3f));
+  p = _mm_add_ps(_mm_mul_ps(p, r), _mm_set1_ps(8.3334519073E-3f));
+  p = _mm_add_ps(_mm_mul_ps(p, r), _mm_set1_ps(4.1665795894E-2f));
+  p = _mm_add_ps(_mm_mul_ps(p, r), _mm_set1_ps(1.6666665459E-1f));
+  p = _mm_add_ps(_mm_mul_ps(p, r), _mm_set1_ps(5.0000001201E-1f));
+  __m128 v = _mm_add_ps(_mm_add_ps(_mm_mul_ps(_mm_mul_ps(p, r), r), r), _mm_set1_ps(1.0f));
+  __m128i e = _mm_slli_epi32(_mm_add_epi32(_mm_cvtps_epi32(n), _mm_set1_epi32(127)), 23);
+  return _mm_mul_ps(v, _mm_castsi128_ps(e));
+}
+inline __m128 keep_nan_ps(__m128 x, __m128 v) {
+  __m128 nan = _mm_cmpunord_ps(x, x);
+  return _mm_or_ps(_mm_and_ps(nan, x), _mm_andnot_ps(nan, v));
+}
+#endif
+
+void sigmoid_f32(const float* x, float* y, int64_t n, const UnaryParams&) {
+  int64_t i = 0;
+#if defined(__SSE2__)
+  const __m128 one = _mm_set1_ps(1.0f), zero = _mm_setzero_ps();
+  for (; i + 4 <= n; i += 4) {
+    __m128 v = _mm_loadu_ps(x + i);
+    __m128 s = _mm_div_ps(one, _mm_add_ps(one, exp_clamped_ps(_mm_sub_ps(zero, v))));
+    _mm_storeu_ps(y + i, keep_nan_ps(v, s));
+  }
+#endif
+  for (; i < n; ++i) y[i] = x[i] != x[i] ? x[i] : 1.0f / (1.0f + exp_clamped(-x[i]));
+}
+
+void swish_f32(const float* x, float* y, int64_t n, const UnaryParams& p) {
+  const float a = static_cast<float>(p.alpha);
+  int64_t i = 0;
+#if defined(__SSE2__)
+  const __m128 one = _mm_set1_ps(1.0f), na = _mm_set1_ps(-a);
+  for (; i + 4 <= n; i += 4) {
+    __m128 v = _mm_loadu_ps(x + i);
+    _mm_storeu_ps(y + i, _mm_div_ps(v, _mm_add_ps(one, exp_clamped_ps(_mm_mul_ps(na, v)))));
+  }
+#endif
+  for (; i < n; ++i) y[i] = x[i] / (1.0f + exp_clamped(-a * x[i]));  // NaN propagates through x
+}
+
+void tanh_f32(const float* x, float* y, int64_t n, const UnaryParams&) {
+  int64_t i = 0;
+#if defined(__SSE2__)
+  const __m128 lo = _mm_set1_ps(-kTanhClamp), hi = _mm_set1_ps(kTanhClamp);
+  for (; i + 4 <= n; i += 4) {
+    __m128 v = _mm_loadu_ps(x + i);
+    __m128 xc = _mm_min_ps(hi, _mm_max_ps(lo, v));  // operand order keeps NaN
+    __m128 x2 = _mm_mul_ps(xc, xc);
+    __m128 p = _mm_set1_ps(kTanhP[0]), q = _mm_set1_ps(kTanhQ[0]);
+    for (int k = 1; k < 7; ++k) p = _mm_add_ps(_mm_mul_ps(p, x2), _mm_set1_ps(kTanhP[k]));
+    for (int k = 1; k < 4; ++k) q = _mm_add_ps(_mm_mul_ps(q, x2), _mm_set1_ps(kTanhQ[k]));
+    _mm_storeu_ps(y + i, _mm_div_ps(_mm_mul_ps(xc, p), q));
+  }
+#endif
+  for (; i < n; ++i) y[i] = tanh_rational(x[i]);
 }
 
 struct UnaryImpl {
@@ -372,8 +481,12 @@ void register_elementwise_unary_kernels(KernelRegistry& r) {
   add_unary(r, "Acosh", impl<OpAcosh>());
   add_unary(r, "Atanh", impl<OpAtanh>());
   add_unary(r, "Erf", impl<OpErf>());
-  add_unary(r, "Tanh", impl<OpTanh>());
-  add_unary(r, "Sigmoid", impl<OpSigmoid>());
+  UnaryImpl tanh = impl<OpTanh>();
+  tanh.f32 = tanh_f32;
+  add_unary(r, "Tanh", tanh);
+  UnaryImpl sigm = impl<OpSigmoid>();
+  sigm.f32 = sigmoid_f32;
+  add_unary(r, "Sigmoid", sigm);
   add_unary(r, "Softplus", impl<OpSoftplus>());
   add_unary(r, "Softsign", impl<OpSoftsign>());
   add_unary(r, "Mish", impl<OpMish>());
@@ -410,7 +523,9 @@ void register_elementwise_unary_kernels(KernelRegistry& r) {
     p.alpha = n.attr_float("alpha", 1.0f);
     return p;
   });
-  add_unary(r, "Swish", impl<OpSwish>(), [](const Node& n) {
+  UnaryImpl swish = impl<OpSwish>();
+  swish.f32 = swish_f32;
+  add_unary(r, "Swish", swish, [](const Node& n) {
     UnaryParams p;
     p.alpha = n.attr_float("alpha", 1.0f);
     return p;
