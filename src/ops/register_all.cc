@@ -25,6 +25,7 @@ void register_ml(OpRegistry& r);
 void register_detection(OpRegistry& r);
 void register_random(OpRegistry& r);
 void register_training(OpRegistry& r);
+void register_image(OpRegistry& r);
 
 void register_all_ops(OpRegistry& r) {
   register_elementwise(r);
@@ -49,6 +50,7 @@ void register_all_ops(OpRegistry& r) {
   register_detection(r);
   register_random(r);
   register_training(r);
+  register_image(r);
 }
 
 }  // namespace ferry

@@ -25,6 +25,7 @@ void register_ml_kernels(KernelRegistry& r);
 void register_detection_kernels(KernelRegistry& r);
 void register_random_kernels(KernelRegistry& r);
 void register_training_kernels(KernelRegistry& r);
+void register_image_kernels(KernelRegistry& r);
 
 void register_all_cpu_kernels(KernelRegistry& r) {
   register_elementwise_kernels(r);
@@ -49,6 +50,7 @@ void register_all_cpu_kernels(KernelRegistry& r) {
   register_detection_kernels(r);
   register_random_kernels(r);
   register_training_kernels(r);
+  register_image_kernels(r);
 }
 
 }  // namespace ferry

@@ -1,0 +1,22 @@
+// image_codecs.h — decoders behind ImageDecoder: BMP, PNM, uncompressed TIFF (built in), PNG (zlib) and JPEG
+// (libjpeg), the last two loaded with dlopen when the system has them, so ferry links no codec library.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ferry/status.h"
+
+namespace ferry {
+
+struct DecodedImage {
+  int64_t height = 0, width = 0;
+  int channels = 0;           // 1 (gray) or 3 (RGB)
+  std::vector<uint8_t> pixels;  // row-major [height, width, channels]
+};
+
+// Decodes an encoded image; InvalidArgument for corrupt data, Unsupported for formats/variants not handled.
+Expected<DecodedImage> decode_image(const uint8_t* data, size_t size);
+
+}  // namespace ferry
