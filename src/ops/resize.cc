@@ -161,14 +161,33 @@ Status infer_resize(InferContext& c) {
     c.set_output(0, c.input_dtype(0), SymShape::unknown());
     return Status::ok();
   }
-  // Unknown values: keep the dims of axes that are not resized, others unknown.
+  // Symbolic X (or unknown values): keep the dims of axes that are not resized; with known scales keep
+  // dims scaled by 1 and compute known ones; with known sizes (stretch) take them.
   SymShape out = xs;
   const Attr* axes = !upsample && c.opset() >= 18 ? n.attr("axes") : nullptr;
+  std::vector<int> listed;
   for (int d = 0; d < xs.rank(); ++d) {
-    bool listed = !axes;
+    bool in_axes = !axes;
     if (axes)
-      for (int64_t a : axes->ints) listed = listed || a == d || a + xs.rank() == d;
-    if (listed) out.dims[static_cast<size_t>(d)] = Dim();
+      for (int64_t a : axes->ints) in_axes = in_axes || a == d || a + xs.rank() == d;
+    if (in_axes) listed.push_back(d);
+  }
+  const Tensor* sc = scales && scales->numel() > 0 ? scales : nullptr;
+  const Tensor* sz = sizes && sizes->numel() > 0 ? sizes : nullptr;
+  std::string policy = c.opset() >= 18 ? n.attr_string("keep_aspect_ratio_policy", "stretch") : "stretch";
+  std::vector<double> sv = sc ? to_double_vector(*sc) : std::vector<double>{};
+  std::vector<int64_t> zv = sz ? to_int64_vector(*sz) : std::vector<int64_t>{};
+  for (size_t i = 0; i < listed.size(); ++i) {
+    Dim& dim = out.dims[static_cast<size_t>(listed[i])];
+    if (sc && sv.size() == listed.size()) {
+      if (sv[i] == 1.0) continue;
+      dim = dim.known() && sv[i] > 0 ? Dim(static_cast<int64_t>(std::floor(static_cast<double>(dim.value) * sv[i])))
+                                     : Dim();
+    } else if (sz && zv.size() == listed.size() && policy == "stretch" && zv[i] >= 0) {
+      dim = Dim(zv[i]);
+    } else {
+      dim = Dim();
+    }
   }
   c.set_output(0, c.input_dtype(0), out);
   return Status::ok();

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "ops/op_test_util.h"
+#include "ops/op_registry.h"
 
 namespace ferry::test {
 namespace {
@@ -128,6 +129,19 @@ TEST(ResizeOps, ResizeOpset10AndUpsample) {
   out = run_single_op(up7, {fvec({1, 1, 2, 2}, {1, 2, 3, 4})}, 7);
   ASSERT_TRUE(out.has_value()) << out.status().to_string();
   expect_near((*out)[0], fvec({1, 1, 4, 4}, {1, 1.5f, 2, 2, 2, 2.5f, 3, 3, 3, 3.5f, 4, 4, 3, 3.5f, 4, 4}));
+}
+
+TEST(ResizeOps, StaticInferenceKeepsSymbols) {
+  // X [N, 3, 4, W] with constant scales [1, 1, 2, 2]: N kept, 4 -> 8, W unknown.
+  Node n = Node::make("Resize", {"x", "", "scales"}, {"y"});
+  n.opset = 19;
+  Tensor scales = fvec({4}, {1, 1, 2, 2});
+  SymShape xs = SymShape::from_dims({Dim::symbolic("N"), Dim(3), Dim(4), Dim::symbolic("W")});
+  InferContext c(n, {{DType::kFloat, xs}, {}, {DType::kFloat, SymShape::from_shape({4})}}, {nullptr, nullptr, &scales});
+  const OpSchema* schema = OpRegistry::global().find("", "Resize");
+  ASSERT_NE(schema, nullptr);
+  ASSERT_TRUE(infer_node(*schema, c).is_ok());
+  EXPECT_EQ(c.outputs()[0].shape.to_string(), SymShape::from_dims({Dim::symbolic("N"), Dim(3), Dim(8), Dim()}).to_string());
 }
 
 TEST(ResizeOps, Errors) {
