@@ -137,7 +137,8 @@ Status infer_resize(InferContext& c) {
     scales = c.input_value(1);
     known = scales != nullptr;
   } else {
-    if (c.has_input(1)) {
+    // roi matters only for tf_crop_and_resize (the kernel ignores it otherwise).
+    if (c.has_input(1) && n.attr_string("coordinate_transformation_mode", "half_pixel") == "tf_crop_and_resize") {
       roi = c.input_value(1);
       known = known && roi != nullptr;
     }

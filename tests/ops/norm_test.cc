@@ -75,6 +75,18 @@ TEST(NormOps, BatchNormInference) {
   expect_near((*out)[0], fvec({1, 2, 1, 2}, {0, 0.5f, 1, 3}));
 }
 
+TEST(NormOps, BatchNormOpset7NonSpatial) {
+  // spatial=0: parameters per (channel, position).
+  Node n = Node::make("BatchNormalization", {"x", "s", "b", "m", "v"}, {"y"});
+  n.attrs["epsilon"] = attr_f(0.0f);
+  n.attrs["spatial"] = attr_i(0);
+  auto out = run_single_op(n, {fvec({1, 2, 2}, {1, 2, 3, 4}), fvec({2, 2}, {1, 2, 3, 4}), fvec({2, 2}, {0, 0, 0, 1}),
+                               fvec({2, 2}, {0, 1, 2, 3}), fvec({2, 2}, {1, 1, 1, 4})},
+                           7);
+  ASSERT_TRUE(out.has_value()) << out.status().to_string();
+  expect_near((*out)[0], fvec({1, 2, 2}, {1, 2, 3, 3}));
+}
+
 TEST(NormOps, BatchNormTrainingMode) {
   Node n = Node::make("BatchNormalization", {"x", "s", "b", "m", "v"}, {"y", "rm", "rv"});
   n.attrs["epsilon"] = attr_f(0.0f);
