@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <exception>
+#include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "backends/cpu/kernels/dnnl_util.h"
@@ -48,6 +49,7 @@ memory::dims lift(const std::vector<int64_t>& v, int nsp, int64_t fill) {
 }  // namespace
 
 struct DnnlConv::Impl {
+  std::mutex mu;  // one kernel may be run from several threads (concurrent requests on a session)
   bool built = false;
   bool failed = false;  // geometry `geom` was rejected by oneDNN: fall back without retrying
   DnnlConvGeom geom;
@@ -158,6 +160,7 @@ DnnlConv::~DnnlConv() = default;
 bool DnnlConv::run(const DnnlConvGeom& g, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
                    int threads) {
   Impl& s = *impl_;
+  std::lock_guard<std::mutex> lock(s.mu);
   const int nsp = static_cast<int>(g.x.size()) - 2;
   if (nsp < 1 || nsp > 3) return false;
   if (x.dtype() != DType::kFloat || w.dtype() != DType::kFloat || (bias && bias->dtype() != DType::kFloat))

@@ -2,6 +2,7 @@
 #include "backends/cpu/kernels/pool_dnnl.h"
 
 #include <exception>
+#include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "backends/cpu/kernels/dnnl_util.h"
@@ -12,6 +13,7 @@ using dnnl::memory;
 using Tag = dnnl::memory::format_tag;
 
 struct DnnlPool::Impl {
+  std::mutex mu;  // one kernel may be run from several threads (concurrent requests on a session)
   bool built = false;
   bool failed = false;
   DnnlPoolGeom geom;
@@ -72,6 +74,7 @@ DnnlPool::~DnnlPool() = default;
 
 bool DnnlPool::run(const DnnlPoolGeom& g, const Tensor& x, Tensor& y, int threads) {
   Impl& s = *impl_;
+  std::lock_guard<std::mutex> lock(s.mu);
   if (x.dtype() != DType::kFloat) return false;
   try {
     if (!s.built || !(s.geom == g)) {
