@@ -140,6 +140,21 @@ TEST(ReduceFamily, OddShapesAgainstNaiveLoops) {
       for (int64_t c = 0; c < C; ++c) e_outer[c] = std::max(e_outer[c], v[(a * B + b) * C + c]);
   expect_near((*outer)[0], fvec({1, 1, C}, e_outer));
 
+  // float Sum over the middle axis and Mean over the two outer axes (row-accumulating fast path).
+  auto msum = run_single_op(reduce_node("ReduceSum", true, {{"keepdims", attr_i(0)}}), {x, ivec({1}, {1})}, 13);
+  ASSERT_TRUE(msum.has_value()) << msum.status().to_string();
+  std::vector<float> e_msum(A * C, 0), e_omean(C, 0);
+  for (int64_t a = 0; a < A; ++a)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t c = 0; c < C; ++c) {
+        e_msum[a * C + c] += v[(a * B + b) * C + c];
+        e_omean[c] += v[(a * B + b) * C + c] / (A * B);
+      }
+  expect_near((*msum)[0], fvec({A, C}, e_msum), 1e-4, 1e-4);
+  auto omean = run_single_op(reduce_node("ReduceMean", true), {x, ivec({2}, {1, 0})}, 18);
+  ASSERT_TRUE(omean.has_value()) << omean.status().to_string();
+  expect_near((*omean)[0], fvec({1, 1, C}, e_omean), 1e-4, 1e-5);
+
   auto mid = run_single_op(reduce_node("ReduceSumSquare", true), {x, ivec({2}, {0, 2})}, 18);
   ASSERT_TRUE(mid.has_value()) << mid.status().to_string();
   std::vector<float> e_mid(B, 0);

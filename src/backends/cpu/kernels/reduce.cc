@@ -6,6 +6,7 @@
 // output's own order whether or not keepdims) accumulates every input element of its reduced set. The
 // accumulator is double for floating types, int64/uint64 for integers (exact for big int64 sums).
 // float32 Sum/Mean over trailing axes (the transformer case) has a vectorizable fast path.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -259,6 +260,37 @@ void reduce_rows_f32(bool mean, const float* x, float* y, int64_t rows, int64_t 
       std::max<int64_t>(1, 16384 / std::max<int64_t>(1, n)));
 }
 
+// float32 Sum/Mean over the middle of [A, R, B] (B > 1, contiguous): rows of B are added into double
+// accumulators so memory is read sequentially; parallel over A, or over column blocks of B when A is small.
+void reduce_middle_f32(bool mean, const float* x, float* y, int64_t A, int64_t R, int64_t B, ThreadPool& pool) {
+  const int64_t kBlock = std::min<int64_t>(B, 2048);  // wide strips: sequential reads, few TLB misses
+  int64_t blocks = (B + kBlock - 1) / kBlock;
+  double scale = mean ? 1.0 / static_cast<double>(R) : 1.0;
+  pool.parallel_for(
+      A * blocks,
+      [&](int64_t b, int64_t e) {
+        // float partial sums over up to 64 rows, flushed into double: fast and accurate for any R.
+        std::vector<double> acc(static_cast<size_t>(kBlock));
+        std::vector<float> part(static_cast<size_t>(kBlock));
+        for (int64_t t = b; t < e; ++t) {
+          int64_t a = t / blocks, c0 = (t % blocks) * kBlock, w = std::min(kBlock, B - c0);
+          for (int64_t c = 0; c < w; ++c) acc[c] = 0;
+          const float* base = x + a * R * B + c0;
+          for (int64_t r0 = 0; r0 < R; r0 += 64) {
+            for (int64_t c = 0; c < w; ++c) part[c] = 0;
+            for (int64_t r = r0; r < std::min(R, r0 + 64); ++r) {
+              const float* row = base + r * B;
+              for (int64_t c = 0; c < w; ++c) part[c] += row[c];
+            }
+            for (int64_t c = 0; c < w; ++c) acc[c] += part[c];
+          }
+          float* out = y + a * B + c0;
+          for (int64_t c = 0; c < w; ++c) out[c] = static_cast<float>(acc[c] * scale);
+        }
+      },
+      std::max<int64_t>(1, 16384 / std::max<int64_t>(1, R * kBlock)));
+}
+
 class ReduceKernel : public CpuKernel {
  public:
   explicit ReduceKernel(ROp op) : op_(op) {}
@@ -279,6 +311,13 @@ class ReduceKernel : public CpuKernel {
     bool trailing = L.red_dims.size() == 1 && L.red_strides[0] == 1;
     if (x.dtype() == DType::kFloat && (op_ == ROp::kSum || op_ == ROp::kMean) && trailing && L.reduced > 0) {
       reduce_rows_f32(op_ == ROp::kMean, x.data<float>(), y->data<float>(), L.outputs, L.reduced, ctx.pool());
+      return Status::ok();
+    }
+    if (x.dtype() == DType::kFloat && (op_ == ROp::kSum || op_ == ROp::kMean) && L.reduced > 0 &&
+        L.red_dims.size() == 1 && !L.kept_dims.empty() && L.kept_strides.back() == 1 &&
+        (L.kept_dims.size() == 1 || (L.kept_dims.size() == 2 && L.red_strides[0] == L.kept_dims[1]))) {
+      int64_t B = L.kept_dims.back(), A = L.outputs / B;
+      reduce_middle_f32(op_ == ROp::kMean, x.data<float>(), y->data<float>(), A, L.reduced, B, ctx.pool());
       return Status::ok();
     }
     if (x.dtype() == DType::kBool && op_ != ROp::kMax && op_ != ROp::kMin)
