@@ -93,6 +93,17 @@ TEST(StringOps, RegexFullMatch) {
   expect_near((*out)[0], Tensor::from_vector<bool>(DType::kBool, {3}, {true, false, false}));
 }
 
+TEST(StringOps, RegexLongInputDoesNotOverflowStack) {
+  Node n = Node::make("RegexFullMatch", {"x"}, {"y"});
+  n.attrs["pattern"] = attr_s("(a|b)*");
+  std::string long_ok(40000, 'a'), long_bad = long_ok + "c";
+  auto out = run_single_op(n, {svec({3}, {long_ok, long_bad, "ab"})}, 20);
+  ASSERT_TRUE(out.has_value()) << out.status().to_string();
+  expect_near((*out)[0], Tensor::from_vector<bool>(DType::kBool, {3}, {true, false, true}));
+  auto too_long = run_single_op(n, {svec({1}, {std::string(100000, 'a')})}, 20);
+  EXPECT_FALSE(too_long.has_value());
+}
+
 TEST(StringOps, RegexInvalidPatternIsError) {
   Node n = Node::make("RegexFullMatch", {"x"}, {"y"});
   n.attrs["pattern"] = attr_s("(unclosed");

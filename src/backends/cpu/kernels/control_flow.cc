@@ -73,6 +73,7 @@ Tensor empty_stacked(const ValueType& vt, int axis) {
   if (vt.shape.rank_known)
     for (const Dim& d : vt.shape.dims) s.push_back(d.known() ? d.value : 0);
   if (s.empty()) s.push_back(0);
+  if (axis < 0) axis += static_cast<int>(s.size());
   s[static_cast<size_t>(std::clamp(axis, 0, static_cast<int>(s.size()) - 1))] = 0;
   return Tensor::zeros(vt.dtype == DType::kUndefined ? DType::kFloat : vt.dtype, s);
 }

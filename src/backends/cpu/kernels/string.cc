@@ -1,5 +1,7 @@
 // string.cc — CPU reference kernels of the string family: StringConcat, StringSplit, StringNormalizer,
 // RegexFullMatch.
+#include <pthread.h>
+
 #include <algorithm>
 #include <cwctype>
 #include <locale>
@@ -230,6 +232,46 @@ Status string_normalizer(KernelContext& ctx) {
   return Status::ok();
 }
 
+// libstdc++'s regex executor recurses once or more per input character (~1 KiB of stack each), so long strings
+// can overflow a thread's stack. Short strings match on the calling thread; longer ones on a helper thread with
+// a stack sized to the input (reserved lazily); beyond kMaxRegexInput the kernel refuses.
+constexpr size_t kDirectRegexInput = 2048;
+constexpr size_t kMaxRegexInput = size_t{1} << 16;
+
+struct RegexJob {
+  const std::string* text = nullptr;
+  const std::regex* re = nullptr;
+  bool result = false;
+  std::string error;
+};
+
+void* regex_job_main(void* arg) {
+  auto* job = static_cast<RegexJob*>(arg);
+  try {
+    job->result = std::regex_match(*job->text, *job->re);
+  } catch (const std::exception& e) {  // regex_error (complexity/stack limits), bad_alloc
+    job->error = e.what();
+  }
+  return nullptr;
+}
+
+Status regex_match_on_big_stack(const std::string& text, const std::regex& re, bool* result) {
+  RegexJob job;
+  job.text = &text;
+  job.re = &re;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, (size_t{16} << 20) + text.size() * (size_t{8} << 10));
+  pthread_t tid;
+  int rc = pthread_create(&tid, &attr, regex_job_main, &job);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) return out_of_memory("cannot start a thread for a long regex match");
+  pthread_join(tid, nullptr);
+  if (!job.error.empty()) return invalid_argument("regex evaluation failed: " + job.error);
+  *result = job.result;
+  return Status::ok();
+}
+
 class RegexFullMatchKernel : public CpuKernel {
  public:
   explicit RegexFullMatchKernel(std::regex re) : re_(std::move(re)) {}
@@ -240,6 +282,15 @@ class RegexFullMatchKernel : public CpuKernel {
     const std::string* px = x.data<std::string>();
     bool* py = y->data<bool>();
     for (int64_t i = 0; i < x.numel(); ++i) {
+      if (px[i].size() > kMaxRegexInput)
+        return ctx.unsupported_error("string of " + std::to_string(px[i].size()) + " bytes exceeds the regex limit");
+      if (px[i].size() > kDirectRegexInput) {
+        bool r = false;
+        Status st = regex_match_on_big_stack(px[i], re_, &r);
+        if (!st.is_ok()) return st.with_context("node " + ctx.node().display_name());
+        py[i] = r;
+        continue;
+      }
       try {
         py[i] = std::regex_match(px[i], re_);
       } catch (const std::regex_error& e) {  // e.g. error_complexity on pathological input
