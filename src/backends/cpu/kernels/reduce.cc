@@ -242,19 +242,25 @@ void reduce_typed(ROp op, const T* x, T* y, const ReduceLayout& L, ThreadPool& p
 
 // float32 Sum/Mean where the reduced set is the trailing contiguous block of each row.
 void reduce_rows_f32(bool mean, const float* x, float* y, int64_t rows, int64_t n, ThreadPool& pool) {
-  float scale = mean ? 1.0f / static_cast<float>(n) : 1.0f;
+  double scale = mean ? 1.0 / static_cast<double>(n) : 1.0;
   pool.parallel_for(
       rows,
       [&](int64_t b, int64_t e) {
         for (int64_t r = b; r < e; ++r) {
           const float* p = x + r * n;
-          float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-          int64_t j = 0;
-          for (; j + 8 <= n; j += 8)
-            for (int k = 0; k < 8; ++k) acc[k] += p[j + k];
-          float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-          for (; j < n; ++j) s += p[j];
-          y[r] = s * scale;
+          double total = 0;  // float partial sums per 4096 elements, flushed into double
+          for (int64_t j0 = 0; j0 < n; j0 += 4096) {
+            int64_t m = std::min<int64_t>(n - j0, 4096);
+            const float* q = p + j0;
+            float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            int64_t j = 0;
+            for (; j + 8 <= m; j += 8)
+              for (int k = 0; k < 8; ++k) acc[k] += q[j + k];
+            float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+            for (; j < m; ++j) s += q[j];
+            total += s;
+          }
+          y[r] = static_cast<float>(total * scale);
         }
       },
       std::max<int64_t>(1, 16384 / std::max<int64_t>(1, n)));
