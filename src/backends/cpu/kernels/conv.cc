@@ -210,6 +210,7 @@ CpuKernelFactory conv_factory(bool transpose) {
 
 // Bilinear sample of a [h, w] plane with zeros outside (torchvision / ONNX reference rule).
 double bilinear(const double* p, int64_t h, int64_t w, double y, double x) {
+  if (!std::isfinite(y) || !std::isfinite(x)) return 0.0;  // NaN/inf offsets sample nothing (and avoid UB casts)
   if (y <= -1.0 || y >= static_cast<double>(h) || x <= -1.0 || x >= static_cast<double>(w)) return 0.0;
   const int64_t y0 = static_cast<int64_t>(std::floor(y)), x0 = static_cast<int64_t>(std::floor(x));
   const double ly = y - static_cast<double>(y0), lx = x - static_cast<double>(x0);

@@ -1,6 +1,7 @@
 // pool.cc — CPU kernels of the pool family. Reference kernels (computing in double, any spatial rank, every
 // attribute) are the oracle; AveragePool/MaxPool float32 without Indices go to oneDNN (pool_dnnl.cc) when it
 // can express the case exactly, unless FERRY_DNNL=0.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -14,6 +15,13 @@ namespace ferry {
 namespace {
 
 enum class PoolKind { kMax, kAvg, kLp };
+
+// LpPool/GlobalLpPool `p`: an int since opset 2, a float in opset 1.
+double lp_exponent(const Node& n) {
+  const Attr* a = n.attr("p");
+  if (a && a->kind == Attr::Kind::kFloat) return static_cast<double>(a->f);
+  return static_cast<double>(n.attr_int("p", 2));
+}
 
 struct PoolSetup {
   WindowAttrs w;
@@ -114,8 +122,8 @@ class PoolKernel : public CpuKernel {
                             " differs from kernel geometry " + shape_to_string(s.y));
     const bool want_idx = kind_ == PoolKind::kMax && ctx.has_output(1);
     const bool include_pad = ctx.node().attr_int("count_include_pad", 0) != 0;
-    const double p = static_cast<double>(ctx.node().attr_int("p", 2));
-    if (kind_ == PoolKind::kLp && p <= 0) return ctx.error("p must be positive");
+    const double p = lp_exponent(ctx.node());
+    if (kind_ == PoolKind::kLp && !(p > 0)) return ctx.error("p must be positive");
     if (y->numel() == 0) return Status::ok();
     if (dnnl_ && !want_idx && x.dtype() == DType::kFloat) {
       DnnlPoolGeom g{kind_ == PoolKind::kMax, include_pad, s.x, s.y, s.w.kernel, s.w.strides, s.w.dilations,
@@ -152,9 +160,22 @@ Status global_pool(KernelContext& ctx) {
   if (x.rank() < 3) return ctx.error("X must have rank >= 3, got " + shape_to_string(x.shape()));
   FERRY_ASSIGN_OR_RETURN(Tensor * y, ctx.output(0));
   const int64_t planes = x.dim(0) * x.dim(1), sp = prod_from(x.shape(), 2);
-  const double p = static_cast<double>(ctx.node().attr_int("p", 2));
-  if (kKind == PoolKind::kLp && p <= 0) return ctx.error("p must be positive");
+  const double p = lp_exponent(ctx.node());
+  if (kKind == PoolKind::kLp && !(p > 0)) return ctx.error("p must be positive");
   if (sp == 0) return ctx.error("global pooling over an empty spatial extent");
+  if (kKind != PoolKind::kLp && x.dtype() == DType::kFloat) {  // hot in CNNs (SE blocks): no double copy
+    const float* xf = x.data<float>();
+    float* yf = y->data<float>();
+    ctx.pool().parallel_for(planes, [&](int64_t b, int64_t e) {
+      for (int64_t pl = b; pl < e; ++pl) {
+        const float* xp = xf + pl * sp;
+        double acc = kKind == PoolKind::kMax ? xp[0] : 0.0;
+        for (int64_t i = 0; i < sp; ++i) acc = kKind == PoolKind::kMax ? std::max<double>(acc, xp[i]) : acc + xp[i];
+        yf[pl] = static_cast<float>(kKind == PoolKind::kAvg ? acc / static_cast<double>(sp) : acc);
+      }
+    }, 16);
+    return Status::ok();
+  }
   std::vector<double> xd = read_doubles(x), yd(static_cast<size_t>(planes));
   ctx.pool().parallel_for(planes, [&](int64_t b, int64_t e) {
     for (int64_t pl = b; pl < e; ++pl) {
