@@ -29,6 +29,7 @@ Status check_xw(InferContext& c) {
   const SymShape& x = c.input_shape(0);
   const SymShape& w = c.input_shape(1);
   if (x.rank_known && x.rank() < 3) return c.error("X must have rank >= 3, got " + x.to_string());
+  if (w.rank_known && w.rank() < 3) return c.error("W must have rank >= 3, got " + w.to_string());
   if (x.rank_known && w.rank_known && w.rank() != x.rank())
     return c.error("W rank " + std::to_string(w.rank()) + " differs from X rank " + std::to_string(x.rank()));
   if (c.node().attr_int("group", 1) <= 0) return c.error("group must be positive");
