@@ -298,7 +298,8 @@ Expected<Model> parse_onnx_model(const void* data, size_t size, const std::strin
 Expected<Model> load_onnx_model(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) return not_found("cannot open model file '" + path + "'");
-  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::string bytes;
+  FERRY_RETURN_IF_ERROR(read_whole_file(f, path, &bytes));
   std::string dir = std::filesystem::path(path).parent_path().string();
   if (dir.empty()) dir = ".";
   return parse_onnx_model(bytes.data(), bytes.size(), dir);

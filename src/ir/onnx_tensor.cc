@@ -146,7 +146,9 @@ Expected<Tensor> tensor_from_proto(const onnx::TensorProto& p, const std::string
     int64_t per = is_sub_byte(dt) ? 8 / dtype_bits(dt) : 1;
     if (provided * per < n) return bad(what, "has " + std::to_string(provided) + " values for " + std::to_string(n) + " elements");
   }
-  Tensor t = Tensor::zeros(dt, shape);
+  // Raw and external data overwrite every byte; typed fields may be short for packed types, so zero those.
+  bool full_overwrite = external || p.has_raw_data() || dt == DType::kString;
+  Tensor t = full_overwrite ? Tensor::empty(dt, shape) : Tensor::zeros(dt, shape);
   if (dt == DType::kString) {
     if (external || p.has_raw_data()) return bad(what, "string tensors must use string_data");
     return fill_typed(t, p.string_data(), 1, what, [&](int i, const std::string& s) { t.data<std::string>()[i] = s; })
@@ -227,6 +229,16 @@ void tensor_to_proto(const Tensor& t, const std::string& name, onnx::TensorProto
   }
 }
 
+Status read_whole_file(std::ifstream& f, const std::string& path, std::string* out) {
+  f.seekg(0, std::ios::end);
+  std::streamoff size = f.tellg();
+  if (size < 0) return invalid_argument("cannot determine the size of '" + path + "'");
+  f.seekg(0);
+  out->resize(static_cast<size_t>(size));
+  if (size > 0 && !f.read(out->data(), size)) return invalid_argument("failed reading '" + path + "'");
+  return Status::ok();
+}
+
 Expected<NamedTensor> parse_tensor(const void* data, size_t size) {
   onnx::TensorProto p;
   if (size > static_cast<size_t>(std::numeric_limits<int>::max()) || !p.ParseFromArray(data, static_cast<int>(size)))
@@ -240,7 +252,8 @@ Expected<NamedTensor> parse_tensor(const void* data, size_t size) {
 Expected<NamedTensor> read_tensor_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) return not_found("cannot open tensor file '" + path + "'");
-  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::string bytes;
+  FERRY_RETURN_IF_ERROR(read_whole_file(f, path, &bytes));
   auto r = parse_tensor(bytes.data(), bytes.size());
   if (!r) return r.status().with_context(path);
   return r;
