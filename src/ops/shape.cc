@@ -158,7 +158,8 @@ Status infer_transpose(InferContext& c) {
 // ---- Concat ----
 Status infer_concat(InferContext& c) {
   const Attr* a = c.node().attr("axis");
-  if (a == nullptr) return c.error("missing attribute axis");
+  if (a == nullptr && c.opset() >= 4) return c.error("missing attribute axis");
+  const int64_t axis_v = a != nullptr ? a->i : 1;  // Concat-1 defaults to axis 1
   int rank = -1;
   DType dt = c.input_dtype(0);
   for (int i = 0; i < c.num_inputs(); ++i) {
@@ -175,7 +176,7 @@ Status infer_concat(InferContext& c) {
     return Status::ok();
   }
   if (rank == 0) return c.error("cannot concatenate scalars");
-  auto ax = normalize_axis(a->i, rank);
+  auto ax = normalize_axis(axis_v, rank);
   if (!ax) return c.error(ax.status().message());
   Dims out(static_cast<size_t>(rank));
   int64_t sum = 0;

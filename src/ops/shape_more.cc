@@ -28,7 +28,7 @@ Status infer_pad(InferContext& c) {
   }
   std::vector<int64_t> pads, axes;
   if (c.opset() < 11) {
-    pads = c.node().attr_ints("pads");
+    pads = c.node().attr_ints(c.opset() < 2 ? "paddings" : "pads");
   } else {
     const Tensor* pv = c.input_value(1);
     if (pv == nullptr) {

@@ -85,6 +85,8 @@ TEST(ShapeFamily, ConcatStringsAndNegativeAxis) {
   n.attrs["axis"] = attr_i(-1);
   RUN_OK(out, n, {svec({2, 1}, {"a", "b"}), svec({2, 2}, {"c", "d", "e", "f"})});
   expect_near((*out)[0], svec({2, 3}, {"a", "c", "d", "b", "e", "f"}));
+  RUN_OK(v1, op("Concat", {"a", "b"}), {fvec({1, 1}, {1}), fvec({1, 2}, {2, 3})}, 1);  // Concat-1: axis 1
+  expect_near((*v1)[0], fvec({1, 3}, {1, 2, 3}));
   Node m = op("Concat", {"a", "b"});
   m.attrs["axis"] = attr_i(0);
   auto bad = run_single_op(m, {fvec({1, 2}, {1, 2}), fvec({1, 3}, {1, 2, 3})});

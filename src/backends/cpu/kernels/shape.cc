@@ -180,7 +180,7 @@ Status transpose_kernel(KernelContext& ctx) {
 Status concat_kernel(KernelContext& ctx) {
   FERRY_ASSIGN_OR_RETURN(Tensor * y, ctx.output(0));
   int r = y->rank();
-  FERRY_ASSIGN_OR_RETURN(int axis, node_axis(ctx, ctx.node().attr_int("axis", 0), r));
+  FERRY_ASSIGN_OR_RETURN(int axis, node_axis(ctx, ctx.node().attr_int("axis", ctx.opset() < 4 ? 1 : 0), r));
   int64_t outer = 1, inner = 1;
   for (int d = 0; d < axis; ++d) outer *= y->dim(d);
   for (int d = axis + 1; d < r; ++d) inner *= y->dim(d);

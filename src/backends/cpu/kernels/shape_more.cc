@@ -30,7 +30,7 @@ Status pad_kernel(KernelContext& ctx) {
   Tensor fill_storage;
   const Tensor* fill = nullptr;
   if (ctx.opset() < 11) {
-    pads = ctx.node().attr_ints("pads");
+    pads = ctx.node().attr_ints(ctx.opset() < 2 ? "paddings" : "pads");
     float v = ctx.node().attr_float("value", 0.0f);
     if (v != 0.0f && x.dtype() != DType::kString) {
       fill_storage = from_double_vector(x.dtype(), {}, {static_cast<double>(v)});
