@@ -369,7 +369,8 @@ Expected<DecodedImage> decode_image(const uint8_t* d, size_t n) {
   if (n >= 4 && (std::memcmp(d, "II*\0", 4) == 0 || std::memcmp(d, "MM\0*", 4) == 0)) return decode_tiff(d, n);
   if (n >= 12 && std::memcmp(d, "RIFF", 4) == 0 && std::memcmp(d + 8, "WEBP", 4) == 0)
     return unsupported("WebP images are not supported");
-  if (n >= 12 && std::memcmp(d + 4, "jP  ", 4) == 0) return unsupported("JPEG 2000 images are not supported");
+  if ((n >= 12 && std::memcmp(d + 4, "jP  ", 4) == 0) || (n >= 4 && std::memcmp(d, "\xFF\x4F\xFF\x51", 4) == 0))
+    return decode_jpeg2000(d, n);
   return unsupported("unrecognized image format");
 }
 

@@ -1,5 +1,6 @@
-// image_codecs.h — decoders behind ImageDecoder: BMP, PNM, uncompressed TIFF (built in), PNG (zlib) and JPEG
-// (libjpeg), the last two loaded with dlopen when the system has them, so ferry links no codec library.
+// image_codecs.h — decoders behind ImageDecoder: BMP, PNM, uncompressed TIFF (built in), PNG (zlib), JPEG
+// (libjpeg) and JPEG 2000 (OpenJPEG), the last three loaded with dlopen when the system has them, so ferry links
+// no codec library.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,9 @@ struct DecodedImage {
   int channels = 0;           // 1 (gray) or 3 (RGB)
   std::vector<uint8_t> pixels;  // row-major [height, width, channels]
 };
+
+// JPEG 2000 (image_jpeg2k.cc).
+Expected<DecodedImage> decode_jpeg2000(const uint8_t* data, size_t size);
 
 // Decodes an encoded image; InvalidArgument for corrupt data, Unsupported for formats/variants not handled.
 Expected<DecodedImage> decode_image(const uint8_t* data, size_t size);
