@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ferry {
@@ -79,6 +80,16 @@ class Tensor {
   static Tensor from_vector(DType dtype, Shape shape, const std::vector<T>& values);
   static Tensor scalar_float(float v);
   static Tensor scalar_int64(int64_t v);
+  // A tensor over memory someone else allocated (e.g. an offset in a planned arena): `data` must stay valid
+  // and large enough while `owner` lives; the tensor shares owner's ownership through the shared_ptr aliasing
+  // constructor, so creating one allocates no storage. `data` should be 64-byte aligned. Not for kString.
+  static Tensor view(DType dtype, Shape shape, const std::shared_ptr<void>& owner, void* data) {
+    Tensor t;
+    t.dtype_ = dtype;
+    t.shape_ = std::move(shape);
+    t.storage_ = std::shared_ptr<void>(owner, data);
+    return t;
+  }
 
   bool defined() const { return dtype_ != DType::kUndefined; }
   DType dtype() const { return dtype_; }

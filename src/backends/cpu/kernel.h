@@ -38,6 +38,15 @@ class SubgraphRunner {
   virtual Expected<std::vector<Tensor>> run(const Graph& graph, const std::vector<Tensor>& inputs) = 0;
 };
 
+// Where KernelContext::output() takes output storage from. The executor implements it with its planned arena;
+// without one (subgraphs, constant folding, tests) outputs come from the heap.
+class OutputMemory {
+ public:
+  virtual ~OutputMemory() = default;
+  // Storage for output `i` of the running node, or an undefined Tensor to fall back to the heap. Never throws.
+  virtual Tensor allocate(int i, DType dtype, const Shape& shape) = 0;
+};
+
 class KernelContext {
  public:
   KernelContext(const Node& node, std::vector<const Tensor*> inputs, std::vector<ValueType> inferred,
@@ -57,12 +66,17 @@ class KernelContext {
 
   // Allocates output i with the dtype and shape inferred for this run. Error if inference left them unknown.
   Expected<Tensor*> output(int i);
-  // Allocates output i with an explicit dtype and shape (data-dependent ops).
+  // Allocates output i with an explicit dtype and shape (data-dependent ops). The memory is uninitialized and
+  // may be a planned arena region (for the in-place ops, the region of input 0 or 1 itself): write each
+  // element from the same index of the inputs, never assume zeros.
   Tensor* output(int i, DType dtype, const Shape& shape);
   // Sets output i to an existing tensor (zero-copy views: Identity, Reshape; subgraph results).
   void set_output(int i, Tensor t) { (*outputs_)[static_cast<size_t>(i)] = std::move(t); }
   // Inferred type of output i for this run (shape may be non-concrete for data-dependent ops).
   const ValueType& inferred(int i) const { return inferred_[static_cast<size_t>(i)]; }
+
+  // Executor hook: where output() allocates (nullptr = heap). Not for kernels.
+  void set_output_memory(OutputMemory* memory) { memory_ = memory; }
 
   ThreadPool& pool() const { return *pool_; }
   SubgraphRunner* subgraphs() const { return subgraphs_; }
@@ -78,6 +92,7 @@ class KernelContext {
   std::vector<Tensor>* outputs_;
   ThreadPool* pool_;
   SubgraphRunner* subgraphs_;
+  OutputMemory* memory_ = nullptr;
 };
 
 class CpuKernel {

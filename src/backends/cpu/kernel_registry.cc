@@ -14,6 +14,10 @@ Expected<Tensor*> KernelContext::output(int i) {
 
 Tensor* KernelContext::output(int i, DType dtype, const Shape& shape) {
   Tensor& t = (*outputs_)[static_cast<size_t>(i)];
+  if (memory_) {
+    t = memory_->allocate(i, dtype, shape);
+    if (t.defined()) return &t;
+  }
   t = Tensor::empty(dtype, shape);
   return &t;
 }
