@@ -120,6 +120,7 @@ TEST(ImageOps, CorruptAndUnknownAreErrors) {
   // A JP2 signature box followed by garbage, and a bare J2K marker.
   EXPECT_FALSE(decode(bytes({0, 0, 0, 12, 'j', 'P', ' ', ' ', 13, 10, 0x87, 10, 1, 2, 3}), "RGB").has_value());
   EXPECT_FALSE(decode(bytes({0xFF, 0x4F, 0xFF, 0x51, 0, 0}), "RGB").has_value());
+  EXPECT_FALSE(decode(bytes({'R', 'I', 'F', 'F', 4, 0, 0, 0, 'W', 'E', 'B', 'P', 'V', 'P', '8', ' '}), "RGB").has_value());
   EXPECT_FALSE(decode(bytes(tiny_bmp()), "YUV").has_value());
 }
 

@@ -358,6 +358,40 @@ Expected<DecodedImage> decode_jpeg(const uint8_t* d, size_t n) {
   return img;
 }
 
+// ---------------- WebP (libwebp's simple decoding API via dlopen) ----------------
+struct WebpApi {
+  int (*get_info)(const uint8_t*, size_t, int*, int*) = nullptr;
+  uint8_t* (*decode_rgb)(const uint8_t*, size_t, int*, int*) = nullptr;
+  void (*free_fn)(void*) = nullptr;
+};
+
+const WebpApi* webp_api() {
+  static const WebpApi api = [] {
+    WebpApi a;
+    void* h = dlopen("libwebp.so.7", RTLD_NOW | RTLD_LOCAL);
+    if (!h) return a;
+    a.get_info = reinterpret_cast<decltype(a.get_info)>(dlsym(h, "WebPGetInfo"));
+    a.decode_rgb = reinterpret_cast<decltype(a.decode_rgb)>(dlsym(h, "WebPDecodeRGB"));
+    a.free_fn = reinterpret_cast<decltype(a.free_fn)>(dlsym(h, "WebPFree"));
+    return a;
+  }();
+  return api.get_info && api.decode_rgb && api.free_fn ? &api : nullptr;
+}
+
+Expected<DecodedImage> decode_webp(const uint8_t* d, size_t n) {
+  const WebpApi* api = webp_api();
+  if (!api) return unsupported("WebP: libwebp (libwebp.so.7) is not available");
+  int w = 0, h = 0;
+  if (!api->get_info(d, n, &w, &h)) return corrupt("WebP", "cannot read header");
+  FERRY_RETURN_IF_ERROR(check_dims("WebP", w, h));
+  uint8_t* rgb = api->decode_rgb(d, n, &w, &h);
+  if (!rgb) return corrupt("WebP", "decoding failed");
+  DecodedImage img = make(h, w, 3);
+  std::memcpy(img.pixels.data(), rgb, img.pixels.size());
+  api->free_fn(rgb);
+  return img;
+}
+
 }  // namespace
 
 Expected<DecodedImage> decode_image(const uint8_t* d, size_t n) {
@@ -368,7 +402,7 @@ Expected<DecodedImage> decode_image(const uint8_t* d, size_t n) {
   if (n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF) return decode_jpeg(d, n);
   if (n >= 4 && (std::memcmp(d, "II*\0", 4) == 0 || std::memcmp(d, "MM\0*", 4) == 0)) return decode_tiff(d, n);
   if (n >= 12 && std::memcmp(d, "RIFF", 4) == 0 && std::memcmp(d + 8, "WEBP", 4) == 0)
-    return unsupported("WebP images are not supported");
+    return decode_webp(d, n);
   if ((n >= 12 && std::memcmp(d + 4, "jP  ", 4) == 0) || (n >= 4 && std::memcmp(d, "\xFF\x4F\xFF\x51", 4) == 0))
     return decode_jpeg2000(d, n);
   return unsupported("unrecognized image format");

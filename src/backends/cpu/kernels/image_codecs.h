@@ -1,6 +1,6 @@
-// image_codecs.h — decoders behind ImageDecoder: BMP, PNM, uncompressed TIFF (built in), PNG (zlib), JPEG
-// (libjpeg) and JPEG 2000 (OpenJPEG), the last three loaded with dlopen when the system has them, so ferry links
-// no codec library.
+// image_codecs.h — decoders behind ImageDecoder: BMP, PNM, uncompressed TIFF (built in); PNG (zlib), JPEG
+// (libjpeg), JPEG 2000 (OpenJPEG) and WebP (libwebp) through system libraries loaded with dlopen when present, so
+// ferry links no codec library and reports Unsupported where one is missing.
 #pragma once
 
 #include <cstdint>
