@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FERRY_NO_ZOO=1 bash scripts/install_deps.sh
-bash scripts/build.sh
+FERRY_TARGETS=ferry bash scripts/build.sh
 model=tests/fixtures/demo_cnn.onnx
 echo; echo "== build/ferry inspect $model"
 build/ferry inspect "$model"
