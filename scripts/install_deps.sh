@@ -9,6 +9,7 @@ packages=(
   libprotobuf-dev protobuf-compiler libonnx-dev      # ONNX format
   libdnnl-dev                                         # oneDNN CPU primitives
   libcli11-dev libfmt-dev nlohmann-json3-dev          # CLI, formatting, JSON
+  libboost-dev                                        # ferry serve: Boost.Asio/Beast (header-only)
   libgtest-dev libgmock-dev libbenchmark-dev          # tests and benchmarks
   clang libclang-rt-14-dev                            # libFuzzer + sanitizers
   python3-onnx python3-numpy                          # conformance checker, fixtures
