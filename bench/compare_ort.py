@@ -43,10 +43,12 @@ def parse_args(argv):
     p.add_argument("--iters", type=int, default=0, help="timed runs per invocation (0: odd count filling --budget-ms)")
     p.add_argument("--budget-ms", type=float, default=1000, help="target timed-loop length per invocation")
     p.add_argument("--timeout", type=float, default=300, help="seconds before an invocation counts as failed")
-    p.add_argument("--max-minutes", type=float, default=14,
-                   help="start no new round after this long (round 1 always completes)")
+    p.add_argument("--max-minutes", type=float, default=12,
+                   help="start no new invocation after this long (round 1 always completes)")
     p.add_argument("--out", default="docs/benchmarks.md", help="markdown report ('' = none)")
     p.add_argument("--json-out", default="docs/benchmarks.json", help="raw results as JSON ('' = none)")
+    p.add_argument("--render", metavar="JSON", default="",
+                   help="re-write --out from a previous --json-out file without running anything")
     a = p.parse_args(argv)
     if a.rounds < 1 or a.warmup < 0 or a.iters < 0 or a.batch < 1:
         p.error("--rounds, --batch must be >= 1 and --warmup, --iters >= 0")
@@ -120,14 +122,16 @@ def sh(cmd):
     return out
 
 
-def machine_info():
+def machine_info(ferry):
     model = ""
     for line in sh("lscpu").splitlines():
         if line.startswith("Model name:"):
             model = line.split(":", 1)[1].strip()
     return {"cpu": model or "unknown", "cores": os.cpu_count(), "loadavg_start": os.getloadavg(),
             "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-            "ferry_commit": sh("git rev-parse --short HEAD") + (" (dirty tree)" if sh("git status --porcelain -uno") else "")}
+            "ferry_commit": sh("git rev-parse --short HEAD") + (" (dirty tree)" if sh("git status --porcelain -uno") else ""),
+            "ferry_binary": ferry, "ferry_built": datetime.datetime.fromtimestamp(os.path.getmtime(ferry)).astimezone()
+            .strftime("%Y-%m-%d %H:%M %Z") if os.path.exists(ferry) else "missing"}
 
 
 def summarize(rounds):
@@ -147,13 +151,15 @@ def run_all(a, configs):
         results.append({"model": m, "batch": b, "threads": t, "iterations": [], "commands": None,
                         "rounds": {"ferry": [], "ort": []}, "error": {"ferry": None, "ort": None}})
     t_start = time.time()
+    stopped = False
     for rnd in range(a.rounds):
-        if rnd > 0 and time.time() - t_start > 60 * a.max_minutes:
-            print(f"compare_ort: --max-minutes {a.max_minutes:g} reached; stopping after {rnd} rounds",
-                  file=sys.stderr)
-            break
         order = ["ferry", "ort"] if rnd % 2 == 0 else ["ort", "ferry"]
         for r in results:
+            if rnd > 0 and time.time() - t_start > 60 * a.max_minutes:
+                print(f"compare_ort: --max-minutes {a.max_minutes:g} reached in round {rnd + 1}; the remaining "
+                      "configurations keep the rounds they have", file=sys.stderr)
+                stopped = True
+                break
             n = iterations_for(a, r)
             r["iterations"].append(n)
             r["commands"] = commands(a, r["model"], r["batch"], r["threads"], n)
@@ -173,6 +179,8 @@ def run_all(a, configs):
                 med = f"{res['median_ms']:.2f} ms" if res else f"FAILED ({err})"
                 print(f"[{time.time() - t_start:6.0f} s] round {rnd + 1}/{a.rounds} {r['model']} b{r['batch']} "
                       f"t{r['threads']} {eng}: {med} ({time.time() - t0:.1f} s)", file=sys.stderr, flush=True)
+        if stopped:
+            break
     for r in results:
         r["summary"] = {eng: summarize(r["rounds"][eng]) for eng in ("ferry", "ort")}
         f, o = r["summary"]["ferry"], r["summary"]["ort"]
@@ -200,7 +208,8 @@ def markdown(a, info, results, elapsed, argv):
          "## Setup", "",
          f"- machine: {info['cpu']}, {info['cores']} cores; load average at start "
          f"{info['loadavg_start'][0]:.1f}, at end {info['loadavg_end'][0]:.1f}",
-         f"- date: {info['date']}; ferry commit `{info['ferry_commit']}`; ONNX Runtime {ort_version} "
+         f"- date: {info['date']}; ferry commit `{info['ferry_commit']}` (binary `{info.get('ferry_binary', '?')}` built "
+         f"{info.get('ferry_built', '?')}); ONNX Runtime {ort_version} "
          "(onnxruntime-node, CPU EP, graph optimization 'all')",
          f"- {a.rounds} interleaved rounds per configuration (ferry and ORT alternate who goes first), warm-up "
          f"{a.warmup}, the same odd iteration count for both engines; seeded random inputs; whole run took "
@@ -230,6 +239,27 @@ def markdown(a, info, results, elapsed, argv):
                  f"{100 * spread:.0f}% |")
     L += ["", f"**Geometric mean of ferry/ORT ratios: {gm:.2f}** over {len(ratios)} configurations "
           "(< 1 means ferry is faster)." if gm else "**No configuration ran in both engines.**", ""]
+    L += ["## Benchmarking one model with `ferry bench`", "",
+          "```",
+          "ferry bench MODEL [--batch N] [--shapes name:1x3x224x224,...] [--threads N] [--warmup N]",
+          "            [--iterations N | --duration S] [--json] [--export-profile F.json|F.csv]",
+          "            [--export-trace F.json] [--export-html F.html] [--profile-iterations N] [--top N] [--seed N]",
+          "```", "",
+          "- Prints session creation (load) time, first-run time, min/mean/median/p90/p95/p99/max latency, "
+          "throughput (batch x 1000 / mean ms), standard deviation and coefficient of variation, with a WARNING "
+          "line above 5%.",
+          "- Timed runs are measured without any observer. Afterwards a separate profiling pass (up to 10 runs or "
+          "~2 s; `--profile-iterations`) attaches `Session::set_node_observer` and prints the top layers by total "
+          "time (% of node time, count) and a per-op-type summary.",
+          "- `--json` prints one object: `median_ms mean_ms min_ms max_ms p90_ms p95_ms p99_ms stddev_ms cov "
+          "throughput_qps load_ms first_run_ms threads batch iterations warmup wall_s inputs`.",
+          "- `--export-profile` writes the per-layer table (JSON, or CSV when the name ends in .csv); "
+          "`--export-trace` writes a Chrome trace (one complete \"X\" event per node per profiled run, plus one "
+          "per run) for chrome://tracing or ui.perfetto.dev; `--export-html` writes a self-contained page with an "
+          "SVG latency histogram and the percentile table.",
+          "- Inputs are seeded random; `--batch` sets the first dimension of every input whose first dimension is "
+          "symbolic. Without `--iterations`/`--duration` the loop runs 3 s and at least 10 runs; progress dots go "
+          "to stderr (none with `--json`). Bad arguments exit 2 with one error line.", ""]
     L += ["## Noise", "",
           "This machine is shared (2 vCPUs, several engineers building and testing at once; load average above). "
           "Single numbers can be off by tens of percent; the spread column shows how far the round medians of one "
@@ -242,8 +272,16 @@ def markdown(a, info, results, elapsed, argv):
 
 def main(argv):
     a = parse_args(argv)
+    if a.render:
+        with open(a.render) as f:
+            data = json.load(f)
+        run_args = parse_args(data["argv"])
+        md = markdown(run_args, data["machine"], data["results"], data["elapsed_s"], data["argv"])
+        with open(a.out or "/dev/stdout", "w") as f:
+            f.write(md)
+        return 0
     configs = configurations(a)
-    info = machine_info()
+    info = machine_info(a.ferry)
     results, elapsed = run_all(a, configs)
     info["loadavg_end"] = os.getloadavg()
     if a.json_out:
