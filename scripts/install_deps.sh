@@ -10,6 +10,8 @@ packages=(
   libdnnl-dev                                         # oneDNN CPU primitives
   libcli11-dev libfmt-dev nlohmann-json3-dev          # CLI, formatting, JSON
   libboost-dev                                        # ferry serve: Boost.Asio/Beast (header-only)
+  libgrpc++-dev protobuf-compiler-grpc                # ferry serve --grpc-port, ferry perf -i grpc
+  python3-grpcio python3-grpc-tools                   # gRPC e2e test: client generated from the published proto
   libgtest-dev libgmock-dev libbenchmark-dev          # tests and benchmarks
   clang libclang-rt-14-dev                            # libFuzzer + sanitizers
   python3-onnx python3-numpy                          # conformance checker, fixtures
