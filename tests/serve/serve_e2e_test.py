@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 FERRY, FIXTURES = sys.argv[1], sys.argv[2]
-GARBAGE = int(sys.argv[sys.argv.index("--garbage") + 1]) if "--garbage" in sys.argv else 2000
+GARBAGE = int(sys.argv[sys.argv.index("--garbage") + 1]) if "--garbage" in sys.argv else 10000
 failures = []
 
 
