@@ -202,16 +202,29 @@ class HttpPerfClient final : public PerfClient {
     HttpResponse r;
     if (head.size() < 12 || head.compare(0, 5, "HTTP/") != 0) return internal_error("malformed HTTP status line");
     r.status = std::atoi(head.c_str() + 9);
-    std::string lower = head;
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    keep_alive_ = lower.find("connection: close") == std::string::npos;
-    size_t cl = lower.find("content-length:");
-    if (cl != std::string::npos) {
-      size_t n = std::strtoull(lower.c_str() + cl + 15, nullptr, 10);
+    // Header names matched whole (Inference-Header-Content-Length must not pass for Content-Length).
+    std::string content_length, transfer_encoding, connection;
+    for (size_t p = head.find("\r\n"); p != std::string::npos;) {
+      size_t e = head.find("\r\n", p + 2);
+      std::string line = head.substr(p + 2, e == std::string::npos ? std::string::npos : e - p - 2);
+      p = e;
+      size_t colon = line.find(':');
+      if (colon == std::string::npos) continue;
+      std::string name = line.substr(0, colon), value = line.substr(colon + 1);
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      for (char& c : value) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (name == "content-length") content_length = value;
+      else if (name == "transfer-encoding") transfer_encoding = value;
+      else if (name == "connection") connection = value;
+    }
+    keep_alive_ = connection.find("close") == std::string::npos;
+    if (!content_length.empty()) {
+      size_t n = std::strtoull(content_length.c_str(), nullptr, 10);
+      if (n > (size_t{1} << 32)) return internal_error("response Content-Length too large");
       if (!fill(n)) return internal_error("connection closed in a response body");
       r.body = buf_.substr(0, n);
       buf_.erase(0, n);
-    } else if (lower.find("transfer-encoding: chunked") != std::string::npos) {
+    } else if (transfer_encoding.find("chunked") != std::string::npos) {
       for (int guard = 0; guard < 1000000; ++guard) {
         size_t e = fill_until("\r\n", 1 << 20);
         if (e == std::string::npos) return internal_error("malformed chunked body");
