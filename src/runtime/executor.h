@@ -8,6 +8,15 @@
 // kernels in topological order (inferring exact output shapes per node from the concrete inputs), frees each
 // intermediate after its last use, and returns the graph outputs in order. Subgraphs (If/Loop/Scan bodies) are
 // compiled once, recursively, and run through the SubgraphRunner interface with enclosing values visible.
+//
+// Memory planning (top-level runs only): the first run for a set of input dtypes/shapes allocates from the heap
+// and records every output's size, liveness and aliasing (views detected by data-pointer ranges); plan_memory()
+// (memory_plan.h) turns that into offsets in one arena, with the elementwise ops of kInPlaceOps reusing their
+// input's bytes. Later runs with the same input shapes take kernel outputs from the arena (no allocation) when
+// the planned size fits, else from the heap. Graph outputs never live in the arena. Any run that departs from
+// the plan (an output viewing arena bytes it was not planned to) copies that value to the heap and re-records
+// on the next run. FERRY_MEMORY_PLAN=0 in the environment turns planning off; =verbose prints each plan; =check follows
+// every recording run with a planned run whose outputs are returned (one-shot test runners exercise the arena).
 #pragma once
 
 #include <functional>
@@ -21,6 +30,7 @@
 #include "ferry/status.h"
 #include "ir/graph.h"
 #include "ops/op_registry.h"
+#include "runtime/memory_plan.h"
 
 namespace ferry {
 
@@ -38,6 +48,10 @@ class CompiledGraph {
                                     const NodeObserver* observer = nullptr) const;
 
   const Graph& graph() const { return graph_; }
+  ~CompiledGraph();
+
+  // Statistics of the current memory plan (arena_bytes == 0 and no values before the second run).
+  MemoryPlan memory_plan() const;
 
   struct Frame;  // per-run values (defined in executor.cc)
   Expected<std::vector<Tensor>> run_in(const std::vector<Tensor>& inputs, ThreadPool& pool, const Frame* parent,
@@ -52,8 +66,15 @@ class CompiledGraph {
     std::vector<int> outputs;  // slot per node output, -1 when absent
     std::vector<int> release;  // slots whose last reader is this step
   };
-  explicit CompiledGraph(const Graph& g) : graph_(g) {}
+  struct ArenaState;  // the plan cache, recording and arena (executor.cc)
+  struct Recording;
+  explicit CompiledGraph(const Graph& g);
   int slot(const std::string& name);
+  Expected<std::vector<Tensor>> run_frame(Frame& frame, ThreadPool& pool, const NodeObserver* observer,
+                                          Recording* rec, ArenaState* arena) const;
+  void record_step(Recording& rec, size_t k, const std::vector<Tensor>& outs, const std::vector<const Tensor*>& ins,
+                   const std::vector<const void*>& allocated) const;
+  void build_plan(ArenaState& a, Recording& rec) const;
 
   const Graph& graph_;
   std::unordered_map<std::string, int> slot_of_;
@@ -63,6 +84,9 @@ class CompiledGraph {
   std::vector<int> outer_slots_;  // slots filled from enclosing frames by name
   std::vector<Step> steps_;
   std::unordered_map<const Graph*, std::unique_ptr<CompiledGraph>> subgraphs_;
+  std::vector<int> last_use_;   // per slot: last step reading it, -1 when none
+  std::vector<char> is_output_;  // per slot: a graph output
+  std::unique_ptr<ArenaState> arena_;  // null when planning is off; guarded by its own mutex
 };
 
 }  // namespace ferry
