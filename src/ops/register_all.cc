@@ -26,6 +26,8 @@ void register_detection(OpRegistry& r);
 void register_random(OpRegistry& r);
 void register_training(OpRegistry& r);
 void register_image(OpRegistry& r);
+void register_fused_transformer(OpRegistry& r);
+void register_fused_conv(OpRegistry& r);
 
 void register_all_ops(OpRegistry& r) {
   register_elementwise(r);
@@ -51,6 +53,8 @@ void register_all_ops(OpRegistry& r) {
   register_random(r);
   register_training(r);
   register_image(r);
+  register_fused_transformer(r);
+  register_fused_conv(r);
 }
 
 }  // namespace ferry

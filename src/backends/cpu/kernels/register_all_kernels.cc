@@ -26,6 +26,8 @@ void register_detection_kernels(KernelRegistry& r);
 void register_random_kernels(KernelRegistry& r);
 void register_training_kernels(KernelRegistry& r);
 void register_image_kernels(KernelRegistry& r);
+void register_fused_transformer_kernels(KernelRegistry& r);
+void register_fused_conv_kernels(KernelRegistry& r);
 
 void register_all_cpu_kernels(KernelRegistry& r) {
   register_elementwise_kernels(r);
@@ -51,6 +53,8 @@ void register_all_cpu_kernels(KernelRegistry& r) {
   register_random_kernels(r);
   register_training_kernels(r);
   register_image_kernels(r);
+  register_fused_transformer_kernels(r);
+  register_fused_conv_kernels(r);
 }
 
 }  // namespace ferry

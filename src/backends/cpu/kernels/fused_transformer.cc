@@ -1,0 +1,320 @@
+// fused_transformer.cc — CPU kernels of the ferry-domain transformer ops (schemas in src/ops/fused_transformer.cc).
+//
+// ferry.FusedMatMul: the fast path is a oneDNN matmul primitive whose weights format is chosen by oneDNN
+// ("any") and filled once (a reorder of the constant B) per distinct weights layout; bias and the activation
+// run as the primitive's bias and eltwise post-op. The kernel factory only sees the Node, not the initializer
+// values, so the weights are packed on the first run and cached keyed by B's data pointer (constant storage
+// is stable for a session's lifetime; a different pointer repacks). Primitives are cached per M (rows of A).
+// The reference path (FERRY_DNNL=0, or a primitive oneDNN rejects) is sgemm + a plain epilogue; it is the
+// oracle of the tests. LayerNorm/Gelu/SdpAttention are vectorizable float loops parallel over rows/heads.
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "backends/cpu/kernel.h"
+#include "backends/cpu/kernels/dnnl_util.h"
+#include "backends/cpu/kernels/gemm.h"
+
+namespace ferry {
+
+namespace {
+
+enum class Act { kNone, kRelu, kGelu };
+
+inline float gelu_ref(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f)); }
+
+void apply_epilogue(float* y, int64_t m, int64_t n, const float* bias, Act act, ThreadPool& pool) {
+  if (!bias && act == Act::kNone) return;
+  pool.parallel_for(
+      m,
+      [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          float* row = y + r * n;
+          if (bias)
+            for (int64_t j = 0; j < n; ++j) row[j] += bias[j];
+          if (act == Act::kRelu)
+            for (int64_t j = 0; j < n; ++j) row[j] = row[j] > 0.f ? row[j] : 0.f;
+          else if (act == Act::kGelu)
+            for (int64_t j = 0; j < n; ++j) row[j] = gelu_ref(row[j]);
+        }
+      },
+      std::max<int64_t>(1, 4096 / std::max<int64_t>(1, n)));
+}
+
+// ---- FusedMatMul ----
+class FusedMatMulKernel : public CpuKernel {
+ public:
+  FusedMatMulKernel(Act act, bool trans_b, bool use_dnnl) : act_(act), trans_b_(trans_b), use_dnnl_(use_dnnl) {}
+
+  Status run(KernelContext& ctx) override {
+    const Tensor& a = *ctx.input(0);
+    const Tensor& b = *ctx.input(1);
+    const Tensor* bias = ctx.input(2);
+    if (a.dtype() != DType::kFloat || b.dtype() != DType::kFloat || (bias && bias->dtype() != DType::kFloat))
+      return ctx.unsupported_error("FusedMatMul supports float32 only");
+    if (b.rank() != 2 || a.rank() < 1) return ctx.error("FusedMatMul needs A of rank >= 1 and a 2-D B");
+    int64_t k = trans_b_ ? b.dim(1) : b.dim(0), n = trans_b_ ? b.dim(0) : b.dim(1);
+    if (a.dim(a.rank() - 1) != k) return ctx.error("FusedMatMul inner dimensions differ");
+    if (bias && bias->numel() != n) return ctx.error("FusedMatMul bias must have N elements");
+    FERRY_ASSIGN_OR_RETURN(Tensor * y, ctx.output(0));
+    int64_t m = k > 0 ? a.numel() / k : 0;
+    if (y->numel() != m * n) return ctx.error("FusedMatMul output size disagrees with inference");
+    if (y->numel() == 0) return Status::ok();
+    const float* pbias = bias ? bias->data<float>() : nullptr;
+    if (use_dnnl_ && k > 0 && run_dnnl(ctx, a.data<float>(), b.data<float>(), pbias, y->data<float>(), m, n, k))
+      return Status::ok();
+    sgemm(false, trans_b_, m, n, k, 1.f, a.data<float>(), k, b.data<float>(), trans_b_ ? k : n, 0.f,
+          y->data<float>(), n, &ctx.pool());
+    apply_epilogue(y->data<float>(), m, n, pbias, act_, ctx.pool());
+    return Status::ok();
+  }
+
+ private:
+  struct Prim {
+    dnnl::matmul prim;
+    std::shared_ptr<dnnl::memory> weights;  // packed B in the primitive's layout (shared between equal layouts)
+  };
+
+  // Returns false when oneDNN cannot build the primitive (the caller falls back to the reference path).
+  bool run_dnnl(KernelContext& ctx, const float* a, const float* b, const float* bias, float* y, int64_t m, int64_t n,
+                int64_t k) {
+    using dt = dnnl::memory::data_type;
+    using tag = dnnl::memory::format_tag;
+    try {
+      const dnnl::engine& eng = dnnl_cpu_engine();
+      dnnl_set_threads(ctx.pool().threads());
+      if (b != packed_from_) {  // new weights storage: drop every packed copy
+        prims_.clear();
+        packed_from_ = b;
+      }
+      auto it = prims_.find(m);
+      if (it == prims_.end()) {
+        dnnl::memory::desc a_md({m, k}, dt::f32, tag::ab);
+        dnnl::memory::desc b_md({k, n}, dt::f32, tag::any);
+        dnnl::memory::desc c_md({m, n}, dt::f32, tag::ab);
+        dnnl::primitive_attr attr;
+        if (act_ != Act::kNone) {
+          dnnl::post_ops po;
+          po.append_eltwise(1.f, act_ == Act::kRelu ? dnnl::algorithm::eltwise_relu : dnnl::algorithm::eltwise_gelu_erf,
+                            0.f, 0.f);
+          attr.set_post_ops(po);
+        }
+        dnnl::matmul::desc d = bias ? dnnl::matmul::desc(a_md, b_md, dnnl::memory::desc({1, n}, dt::f32, tag::ab), c_md)
+                                    : dnnl::matmul::desc(a_md, b_md, c_md);
+        dnnl::matmul::primitive_desc pd(d, attr, eng);
+        Prim p{dnnl::matmul(pd), nullptr};
+        for (auto& [mm, other] : prims_)
+          if (other.weights->get_desc() == pd.weights_desc()) p.weights = other.weights;
+        if (!p.weights) {
+          dnnl::memory src({{k, n}, dt::f32, trans_b_ ? tag::ba : tag::ab}, eng, const_cast<float*>(b));
+          p.weights = std::make_shared<dnnl::memory>(pd.weights_desc(), eng);
+          dnnl::stream s(eng);
+          dnnl::reorder(src, *p.weights).execute(s, src, *p.weights);
+          s.wait();
+        }
+        it = prims_.emplace(m, std::move(p)).first;
+      }
+      dnnl::memory a_mem({{m, k}, dt::f32, tag::ab}, eng, const_cast<float*>(a));
+      dnnl::memory c_mem({{m, n}, dt::f32, tag::ab}, eng, y);
+      std::unordered_map<int, dnnl::memory> args = {
+          {DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, *it->second.weights}, {DNNL_ARG_DST, c_mem}};
+      if (bias) args[DNNL_ARG_BIAS] = dnnl::memory({{1, n}, dt::f32, tag::ab}, eng, const_cast<float*>(bias));
+      dnnl::stream s(eng);
+      it->second.prim.execute(s, args);
+      s.wait();
+      return true;
+    } catch (const dnnl::error&) {
+      use_dnnl_ = false;
+      return false;
+    }
+  }
+
+  Act act_;
+  bool trans_b_;
+  bool use_dnnl_;
+  const float* packed_from_ = nullptr;
+  std::map<int64_t, Prim> prims_;
+};
+
+Expected<std::unique_ptr<CpuKernel>> make_fused_matmul(const Node& node) {
+  std::string a = node.attr_string("activation", "none");
+  Act act = a == "relu" ? Act::kRelu : a == "gelu" ? Act::kGelu : Act::kNone;
+  if (a != "none" && act == Act::kNone)
+    return invalid_argument("node " + node.display_name() + ": unknown activation '" + a + "'");
+  return std::unique_ptr<CpuKernel>(
+      new FusedMatMulKernel(act, node.attr_int("trans_b", 0) != 0, dnnl_enabled()));
+}
+
+// ---- LayerNorm ----
+// 8 independent partial sums: vectorizable without -ffast-math.
+inline float sum8(const float* p, int64_t n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int q = 0; q < 8; ++q) acc[q] += p[j + q];
+  float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; j < n; ++j) s += p[j];
+  return s;
+}
+
+inline float sq_dev_sum8(const float* p, int64_t n, float mean) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int q = 0; q < 8; ++q) {
+      float d = p[j + q] - mean;
+      acc[q] += d * d;
+    }
+  float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; j < n; ++j) s += (p[j] - mean) * (p[j] - mean);
+  return s;
+}
+
+Status layer_norm_kernel(KernelContext& ctx) {
+  const Tensor& x = *ctx.input(0);
+  const Tensor& scale = *ctx.input(1);
+  const Tensor* bias = ctx.input(2);
+  if (x.dtype() != DType::kFloat || scale.dtype() != DType::kFloat || (bias && bias->dtype() != DType::kFloat))
+    return ctx.unsupported_error("LayerNorm supports float32 only");
+  if (x.rank() < 1) return ctx.error("LayerNorm X must have rank >= 1");
+  int64_t c = x.dim(x.rank() - 1);
+  if (scale.numel() != c || (bias && bias->numel() != c)) return ctx.error("LayerNorm scale/bias must have C elements");
+  FERRY_ASSIGN_OR_RETURN(Tensor * y, ctx.output(0));
+  if (x.numel() == 0) return Status::ok();
+  float eps = ctx.node().attr_float("epsilon", 1e-5f);
+  int64_t rows = x.numel() / c;
+  const float* px = x.data<float>();
+  const float* pg = scale.data<float>();
+  const float* pb = bias ? bias->data<float>() : nullptr;
+  float* py = y->data<float>();
+  ctx.pool().parallel_for(
+      rows,
+      [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const float* p = px + r * c;
+          float* q = py + r * c;
+          float mean = sum8(p, c) / static_cast<float>(c);
+          float var = sq_dev_sum8(p, c, mean) / static_cast<float>(c);
+          float rstd = 1.0f / std::sqrt(var + eps);
+          if (pb) {
+            for (int64_t j = 0; j < c; ++j) q[j] = (p[j] - mean) * rstd * pg[j] + pb[j];
+          } else {
+            for (int64_t j = 0; j < c; ++j) q[j] = (p[j] - mean) * rstd * pg[j];
+          }
+        }
+      },
+      std::max<int64_t>(1, 8192 / std::max<int64_t>(1, c)));
+  return Status::ok();
+}
+
+// ---- Gelu ----
+Status gelu_kernel(KernelContext& ctx) {
+  const Tensor& x = *ctx.input(0);
+  if (x.dtype() != DType::kFloat) return ctx.unsupported_error("Gelu supports float32 only");
+  FERRY_ASSIGN_OR_RETURN(Tensor * y, ctx.output(0));
+  const float* px = x.data<float>();
+  float* py = y->data<float>();
+  ctx.pool().parallel_for(
+      x.numel(),
+      [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) py[i] = gelu_ref(px[i]);
+      },
+      16384);
+  return Status::ok();
+}
+
+// ---- SdpAttention ----
+// exp(x) for x <= 0, Cephes polynomial (relative error < 2e-7 down to -87.3); branch-free so loops vectorize.
+inline float exp_nonpos(float x) {
+  constexpr uint32_t kLo = std::bit_cast<uint32_t>(-87.33654f);
+  uint32_t ux = std::bit_cast<uint32_t>(x);
+  ux = ux > kLo ? kLo : ux;
+  x = std::bit_cast<float>(ux);
+  float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float e = 1.9875691500e-4f;
+  e = e * r + 1.3981999507e-3f;
+  e = e * r + 8.3334519073e-3f;
+  e = e * r + 4.1665795894e-2f;
+  e = e * r + 1.6666665459e-1f;
+  e = e * r + 5.0000001201e-1f;
+  e = e * r * r + r + 1.0f;
+  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  return e * std::bit_cast<float>(bits);
+}
+
+// Softmax of one row in place. Rows holding NaN/inf take the exact double path.
+void softmax_row(float* p, int64_t n) {
+  float m = p[0];
+  for (int64_t j = 1; j < n; ++j) m = p[j] > m ? p[j] : m;
+  if (!std::isfinite(m) || !std::isfinite(sum8(p, n))) {
+    double md = -INFINITY;
+    for (int64_t j = 0; j < n; ++j) md = std::max<double>(md, p[j]);
+    if (std::isinf(md) && md < 0) md = 0;
+    double s = 0;
+    for (int64_t j = 0; j < n; ++j) s += std::exp(static_cast<double>(p[j]) - md);
+    for (int64_t j = 0; j < n; ++j) p[j] = static_cast<float>(std::exp(static_cast<double>(p[j]) - md) / s);
+    return;
+  }
+  for (int64_t j = 0; j < n; ++j) p[j] = exp_nonpos(p[j] - m);
+  float inv = 1.0f / sum8(p, n);
+  for (int64_t j = 0; j < n; ++j) p[j] *= inv;
+}
+
+Status sdp_attention_kernel(KernelContext& ctx) {
+  const Tensor& q = *ctx.input(0);
+  const Tensor& kt = *ctx.input(1);
+  const Tensor& v = *ctx.input(2);
+  if (q.dtype() != DType::kFloat || kt.dtype() != DType::kFloat || v.dtype() != DType::kFloat)
+    return ctx.unsupported_error("SdpAttention supports float32 only");
+  if (q.rank() != 3 || kt.rank() != 3 || v.rank() != 3) return ctx.error("SdpAttention inputs must be 3-D");
+  // The batch dim broadcasts as in MatMul (each of Q, KT, V has N or 1).
+  int64_t nb = std::max({q.dim(0), kt.dim(0), v.dim(0)});
+  int64_t s = q.dim(1), d = q.dim(2), t = kt.dim(2), dv = v.dim(2);
+  auto batch_ok = [&](const Tensor& x) { return x.dim(0) == nb || x.dim(0) == 1; };
+  if (!batch_ok(q) || !batch_ok(kt) || !batch_ok(v) || kt.dim(1) != d || v.dim(1) != t)
+    return ctx.error("SdpAttention shapes disagree: Q " + shape_to_string(q.shape()) + ", KT " +
+                     shape_to_string(kt.shape()) + ", V " + shape_to_string(v.shape()));
+  FERRY_ASSIGN_OR_RETURN(Tensor * y, ctx.output(0));
+  if (y->numel() == 0) return Status::ok();
+  float scale = ctx.node().attr_float("scale", 1.f);
+  const float* pq = q.data<float>();
+  const float* pk = kt.data<float>();
+  const float* pv = v.data<float>();
+  float* py = y->data<float>();
+  int64_t sq = q.dim(0) == 1 ? 0 : s * d, sk = kt.dim(0) == 1 ? 0 : d * t, sv = v.dim(0) == 1 ? 0 : t * dv;
+  if (t == 0) {
+    std::memset(py, 0, y->nbytes());
+    return Status::ok();
+  }
+  // Parallel over batch*heads; each chunk runs single-threaded GEMMs (no nested OpenMP teams).
+  ctx.pool().parallel_for(nb, [&](int64_t b0, int64_t b1) {
+    dnnl_set_threads(1);
+    std::vector<float> scores(static_cast<size_t>(s * t));
+    for (int64_t b = b0; b < b1; ++b) {
+      sgemm(false, false, s, t, d, scale, pq + b * sq, d, pk + b * sk, t, 0.f, scores.data(), t);
+      for (int64_t i = 0; i < s; ++i) softmax_row(scores.data() + i * t, t);
+      sgemm(false, false, s, dv, t, 1.f, scores.data(), t, pv + b * sv, dv, 0.f, py + b * s * dv, dv);
+    }
+  });
+  dnnl_set_threads(ctx.pool().threads());
+  return Status::ok();
+}
+
+}  // namespace
+
+void register_fused_transformer_kernels(KernelRegistry& r) {
+  r.add("ferry", "FusedMatMul", make_fused_matmul);
+  r.add_fn("ferry", "LayerNorm", layer_norm_kernel);
+  r.add_fn("ferry", "Gelu", gelu_kernel);
+  r.add_fn("ferry", "SdpAttention", sdp_attention_kernel);
+}
+
+}  // namespace ferry

@@ -1,0 +1,22 @@
+// fuse_transformer.h — the kAll fusion passes that rewrite torch-exported transformer blocks into ferry ops.
+//
+// Order matters only for speed of convergence (the PassManager iterates to a fixed point): GELU and
+// LayerNorm collapse first, then MatMul(+bias)(+activation) and Gemm become ferry.FusedMatMul, and the
+// scaled-dot-product core becomes ferry.SdpAttention.
+#pragma once
+
+#include <memory>
+
+#include "passes/pass.h"
+
+namespace ferry {
+
+std::unique_ptr<RewriteRule> make_fuse_gelu_rule();         // fuse_gelu.cc
+std::unique_ptr<RewriteRule> make_fuse_layernorm_rule();    // fuse_layernorm.cc
+std::unique_ptr<RewriteRule> make_fuse_matmul_bias_rule();  // fuse_matmul_bias.cc
+std::unique_ptr<RewriteRule> make_fuse_attention_rule();    // fuse_attention.cc
+
+// Adds the four rules above in order (register_passes.cc calls this for OptLevel::kAll).
+void add_transformer_fusions(PassManager& pm);
+
+}  // namespace ferry

@@ -1,0 +1,152 @@
+// Kernels of the ferry-domain transformer ops checked against naive double-precision loops on odd shapes; the
+// oneDNN FusedMatMul path is also checked against its own reference path (FERRY_DNNL=0).
+#include <cmath>
+#include <cstdlib>
+#include <random>
+
+#include "ops/op_test_util.h"
+
+namespace ferry::test {
+namespace {
+
+Tensor rnd(Shape s, uint32_t seed, float lo = -1.f, float hi = 1.f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  Tensor t = Tensor::empty(DType::kFloat, s);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(rng);
+  return t;
+}
+
+Node ferry_node(const std::string& op, std::vector<std::string> ins, std::map<std::string, Attr> attrs = {}) {
+  Node n = Node::make(op, std::move(ins), {"y"});
+  n.domain = "ferry";
+  n.attrs = std::move(attrs);
+  return n;
+}
+
+double gelu(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
+
+Tensor naive_fused_matmul(const Tensor& a, const Tensor& b, const Tensor* bias, bool trans_b, const std::string& act) {
+  int64_t k = a.dim(a.rank() - 1), n = trans_b ? b.dim(0) : b.dim(1), m = a.numel() / k;
+  Shape ys = a.shape();
+  ys.back() = n;
+  Tensor y = Tensor::empty(DType::kFloat, ys);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double acc = bias ? bias->data<float>()[j] : 0.0;
+      for (int64_t p = 0; p < k; ++p)
+        acc += double(a.data<float>()[i * k + p]) * b.data<float>()[trans_b ? j * k + p : p * n + j];
+      if (act == "relu") acc = acc > 0 ? acc : 0;
+      if (act == "gelu") acc = gelu(acc);
+      y.data<float>()[i * n + j] = static_cast<float>(acc);
+    }
+  return y;
+}
+
+TEST(FusedMatMul, MatchesNaiveOnOddShapesBothPaths) {
+  struct Case { Shape a; int64_t n; bool trans_b, bias; const char* act; };
+  for (const Case& c : std::vector<Case>{{{3, 13}, 127, false, true, "none"},
+                                         {{2, 7, 13}, 19, true, true, "relu"},
+                                         {{1, 197, 65}, 33, false, true, "gelu"},
+                                         {{13}, 5, false, false, "none"},
+                                         {{5, 1, 31}, 17, true, false, "gelu"}}) {
+    int64_t k = c.a.back();
+    Tensor a = rnd(c.a, 1, -2.f, 2.f);
+    Tensor b = c.trans_b ? rnd({c.n, k}, 2) : rnd({k, c.n}, 2);
+    Tensor bias = rnd({c.n}, 3);
+    Tensor want = naive_fused_matmul(a, b, c.bias ? &bias : nullptr, c.trans_b, c.act);
+    std::map<std::string, Attr> attrs = {{"activation", attr_s(c.act)}, {"trans_b", attr_i(c.trans_b)}};
+    std::vector<std::string> ins = {"a", "b"};
+    std::vector<Tensor> vals = {a, b};
+    if (c.bias) {
+      ins.push_back("bias");
+      vals.push_back(bias);
+    }
+    for (const char* dnnl : {"1", "0"}) {
+      setenv("FERRY_DNNL", dnnl, 1);
+      auto out = run_single_op(ferry_node("FusedMatMul", ins, attrs), vals, 13);
+      ASSERT_TRUE(out.has_value()) << out.status().to_string();
+      expect_near((*out)[0], want, 1e-4, 1e-5);
+    }
+    unsetenv("FERRY_DNNL");
+  }
+}
+
+TEST(FusedMatMul, RejectsBadShapes) {
+  auto out = run_single_op(ferry_node("FusedMatMul", {"a", "b"}), {rnd({3, 4}, 1), rnd({5, 6}, 2)}, 13);
+  EXPECT_FALSE(out.has_value());
+  out = run_single_op(ferry_node("FusedMatMul", {"a", "b"}, {{"activation", attr_s("tanh")}}),
+                      {rnd({3, 4}, 1), rnd({4, 6}, 2)}, 13);
+  EXPECT_FALSE(out.has_value());
+}
+
+TEST(LayerNorm, MatchesNaive) {
+  for (Shape xs : {Shape{1, 1}, Shape{3, 13}, Shape{2, 5, 127}, Shape{4, 768}}) {
+    int64_t c = xs.back(), rows = shape_numel(xs) / c;
+    Tensor x = rnd(xs, 4, -5.f, 5.f), g = rnd({c}, 5), b = rnd({c}, 6);
+    Tensor want = Tensor::empty(DType::kFloat, xs);
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* p = x.data<float>() + r * c;
+      double mean = 0, var = 0;
+      for (int64_t j = 0; j < c; ++j) mean += p[j];
+      mean /= c;
+      for (int64_t j = 0; j < c; ++j) var += (p[j] - mean) * (p[j] - mean);
+      var /= c;
+      for (int64_t j = 0; j < c; ++j)
+        want.data<float>()[r * c + j] =
+            static_cast<float>((p[j] - mean) / std::sqrt(var + 1e-5) * g.data<float>()[j] + b.data<float>()[j]);
+    }
+    auto out = run_single_op(ferry_node("LayerNorm", {"x", "g", "b"}, {{"epsilon", attr_f(1e-5f)}}), {x, g, b}, 13);
+    ASSERT_TRUE(out.has_value()) << out.status().to_string();
+    expect_near((*out)[0], want, 1e-4, 1e-5);
+  }
+  auto bad = run_single_op(ferry_node("LayerNorm", {"x", "g"}), {rnd({2, 3}, 1), rnd({4}, 2)}, 13);
+  EXPECT_FALSE(bad.has_value());
+}
+
+TEST(Gelu, MatchesErfForm) {
+  Tensor x = rnd({3, 1001}, 7, -8.f, 8.f);
+  Tensor want = Tensor::empty(DType::kFloat, x.shape());
+  for (int64_t i = 0; i < x.numel(); ++i) want.data<float>()[i] = static_cast<float>(gelu(x.data<float>()[i]));
+  auto out = run_single_op(ferry_node("Gelu", {"x"}), {x}, 13);
+  ASSERT_TRUE(out.has_value()) << out.status().to_string();
+  expect_near((*out)[0], want, 1e-5, 1e-6);
+}
+
+TEST(SdpAttention, MatchesNaiveIncludingBroadcastBatch) {
+  struct Case { int64_t nq, nk, nv, s, t, d, dv; };
+  for (const Case& c : std::vector<Case>{{4, 4, 4, 13, 13, 8, 8}, {3, 1, 3, 1, 127, 5, 7}, {1, 2, 2, 9, 3, 4, 6}}) {
+    int64_t n = std::max({c.nq, c.nk, c.nv});
+    Tensor q = rnd({c.nq, c.s, c.d}, 8, -3.f, 3.f), kt = rnd({c.nk, c.d, c.t}, 9, -3.f, 3.f),
+           v = rnd({c.nv, c.t, c.dv}, 10);
+    float scale = 0.35f;
+    Tensor want = Tensor::empty(DType::kFloat, {n, c.s, c.dv});
+    for (int64_t b = 0; b < n; ++b) {
+      const float* pq = q.data<float>() + (c.nq == 1 ? 0 : b) * c.s * c.d;
+      const float* pk = kt.data<float>() + (c.nk == 1 ? 0 : b) * c.d * c.t;
+      const float* pv = v.data<float>() + (c.nv == 1 ? 0 : b) * c.t * c.dv;
+      for (int64_t i = 0; i < c.s; ++i) {
+        std::vector<double> sc(static_cast<size_t>(c.t));
+        double mx = -1e300, sum = 0;
+        for (int64_t j = 0; j < c.t; ++j) {
+          double acc = 0;
+          for (int64_t p = 0; p < c.d; ++p) acc += double(pq[i * c.d + p]) * pk[p * c.t + j];
+          sc[j] = acc * scale;
+          mx = std::max(mx, sc[j]);
+        }
+        for (auto& e : sc) sum += (e = std::exp(e - mx));
+        for (int64_t o = 0; o < c.dv; ++o) {
+          double acc = 0;
+          for (int64_t j = 0; j < c.t; ++j) acc += sc[j] / sum * pv[j * c.dv + o];
+          want.data<float>()[(b * c.s + i) * c.dv + o] = static_cast<float>(acc);
+        }
+      }
+    }
+    auto out = run_single_op(ferry_node("SdpAttention", {"q", "kt", "v"}, {{"scale", attr_f(scale)}}), {q, kt, v}, 13);
+    ASSERT_TRUE(out.has_value()) << out.status().to_string();
+    expect_near((*out)[0], want, 1e-4, 1e-5);
+  }
+}
+
+}  // namespace
+}  // namespace ferry::test
