@@ -126,6 +126,16 @@ def main():
         y_typed = np.frombuffer(res2.raw_output_contents[0], dtype=np.float32).reshape(2, 3)
         check(np.allclose(y_typed, expected), "ModelInfer typed contents")
 
+        # ModelStreamInfer: one response per request, a bad request answers with error_message.
+        bad = pb.ModelInferRequest(model_name="nope")
+        stream_reqs = [req, bad, req2]
+        stream_res = list(stub.ModelStreamInfer(iter(stream_reqs), timeout=t))
+        errs = [r.error_message for r in stream_res if r.error_message]
+        good = [r.infer_response for r in stream_res if not r.error_message]
+        check(len(stream_res) == 3 and len(errs) == 1 and "nope" in errs[0] and all(
+            np.allclose(np.frombuffer(g.raw_output_contents[0], dtype=np.float32).reshape(2, 3), expected) for g in good),
+            f"ModelStreamInfer: {len(stream_res)} responses, errors {errs}")
+
         # Hostile / malformed requests: errors, never a crash.
         def infer_with(mutate):
             r = pb.ModelInferRequest(model_name="tiny_add")

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -45,6 +46,81 @@ void fill_tensor_metadata(const std::vector<TensorMetadata>& in,
     for (int64_t d : t.shape) o->add_shape(d);
   }
 }
+
+// ModelStreamInfer: every request read from the stream goes to the core; responses are written in completion
+// order, one write outstanding at a time. The reactor finishes (and later deletes itself in OnDone) only when the
+// client half-closed (or cancelled), no inference is pending and every response was written, so no core callback
+// can outlive it.
+class StreamInfer final : public grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse> {
+ public:
+  explicit StreamInfer(ServerCore& core) : core_(core) { StartRead(&req_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      std::lock_guard<std::mutex> l(mu_);
+      reads_done_ = true;
+      maybe_finish_locked();
+      return;
+    }
+    InferRequest r;
+    Status st = infer_request_from_proto(req_, &r);
+    if (!st.is_ok()) {
+      inference::ModelStreamInferResponse res;
+      res.set_error_message(st.message());
+      std::lock_guard<std::mutex> l(mu_);
+      push_locked(std::move(res));
+    } else {
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        ++pending_;
+      }
+      core_.infer(std::move(r), [this](InferResponse&& out) {
+        inference::ModelStreamInferResponse res;
+        Status s = out.status;
+        if (s.is_ok() && !out.unavailable) s = infer_response_to_proto(out, res.mutable_infer_response());
+        if (!s.is_ok() || out.unavailable) res.set_error_message(s.message().empty() ? "unavailable" : s.message());
+        std::lock_guard<std::mutex> l(mu_);
+        --pending_;
+        push_locked(std::move(res));
+      });
+    }
+    StartRead(&req_);  // the request was copied out above: req_ can be reused
+  }
+
+  void OnWriteDone(bool) override {
+    std::lock_guard<std::mutex> l(mu_);
+    out_.pop_front();
+    if (!out_.empty()) StartWrite(&out_.front());
+    else writing_ = false;
+    maybe_finish_locked();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void push_locked(inference::ModelStreamInferResponse res) {
+    out_.push_back(std::move(res));  // deque: the element being written keeps its address
+    if (!writing_) {
+      writing_ = true;
+      StartWrite(&out_.front());
+    }
+    maybe_finish_locked();
+  }
+
+  void maybe_finish_locked() {
+    if (reads_done_ && pending_ == 0 && !writing_ && out_.empty() && !finished_) {
+      finished_ = true;
+      Finish(grpc::Status::OK);
+    }
+  }
+
+  ServerCore& core_;
+  inference::ModelInferRequest req_;
+  std::mutex mu_;
+  std::deque<inference::ModelStreamInferResponse> out_;
+  int64_t pending_ = 0;
+  bool reads_done_ = false, writing_ = false, finished_ = false;
+};
 
 class InferenceService final : public inference::GRPCInferenceService::CallbackService {
  public:
@@ -104,6 +180,11 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
       reactor->Finish(to_grpc_status(infer_response_to_proto(out, res)));
     });
     return reactor;
+  }
+
+  grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>* ModelStreamInfer(
+      CallbackServerContext*) override {
+    return new StreamInfer(core_);
   }
 
   ServerUnaryReactor* ModelConfig(CallbackServerContext* ctx, const inference::ModelConfigRequest* req,

@@ -15,7 +15,8 @@
 //
 // Served: ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata, ModelInfer (raw_input_contents or
 // typed InferTensorContents in; raw_output_contents out, as Triton answers), ModelConfig, ModelStatistics,
-// RepositoryIndex, RepositoryModelLoad, RepositoryModelUnload. ModelStreamInfer answers UNIMPLEMENTED.
+// RepositoryIndex, RepositoryModelLoad, RepositoryModelUnload, and ModelStreamInfer (bidirectional stream: one
+// response per request in completion order; a failed request is a response with error_message set).
 // Status mapping: NotFound -> NOT_FOUND, InvalidArgument -> INVALID_ARGUMENT, Unsupported -> UNIMPLEMENTED,
 // InferResponse::unavailable -> UNAVAILABLE, anything else -> INTERNAL.
 #pragma once
