@@ -17,6 +17,7 @@ packages=(
   python3-onnx python3-numpy                          # conformance checker, fixtures
   nodejs npm                                          # ONNX Runtime peer (onnxruntime-node)
   locales
+  zlib1g libjpeg62-turbo libopenjp2-7 libwebp7             # ImageDecoder codecs (loaded with dlopen)
 )
 if [ -z "${FERRY_NO_ZOO:-}" ]; then packages+=(python3-torch python3-torchvision); fi
 
