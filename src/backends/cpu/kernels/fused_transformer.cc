@@ -2,7 +2,8 @@
 //
 // ferry.FusedMatMul: the fast path is a oneDNN matmul primitive whose weights format is chosen by oneDNN
 // ("any") and filled once (a reorder of the constant B) per distinct weights layout; bias and the activation
-// run as the primitive's bias and eltwise post-op. The kernel factory only sees the Node, not the initializer
+// run as the primitive's bias and eltwise post-op. Rows of A are split over the session's ThreadPool, one
+// single-threaded primitive per block (no OpenMP team next to the pool). The kernel factory only sees the Node, not the initializer
 // values, so the weights are packed on the first run and cached keyed by B's data pointer (constant storage
 // is stable for a session's lifetime; a different pointer repacks). Primitives are cached per M (rows of A).
 // The reference path (FERRY_DNNL=0, or a primitive oneDNN rejects) is sgemm + a plain epilogue; it is the
@@ -81,55 +82,83 @@ class FusedMatMulKernel : public CpuKernel {
     std::shared_ptr<dnnl::memory> weights;  // packed B in the primitive's layout (shared between equal layouts)
   };
 
-  // Returns false when oneDNN cannot build the primitive (the caller falls back to the reference path).
-  bool run_dnnl(KernelContext& ctx, const float* a, const float* b, const float* bias, float* y, int64_t m, int64_t n,
-                int64_t k) {
+  // The primitive for `m` rows (created on first use; packs B once per distinct weights layout).
+  Prim& prim_for(int64_t m, int64_t n, int64_t k, const float* b, bool has_bias) {
     using dt = dnnl::memory::data_type;
     using tag = dnnl::memory::format_tag;
+    auto it = prims_.find(m);
+    if (it != prims_.end()) return it->second;
+    const dnnl::engine& eng = dnnl_cpu_engine();
+    dnnl::memory::desc a_md({m, k}, dt::f32, tag::ab);
+    dnnl::memory::desc b_md({k, n}, dt::f32, tag::any);
+    dnnl::memory::desc c_md({m, n}, dt::f32, tag::ab);
+    dnnl::primitive_attr attr;
+    if (act_ != Act::kNone) {
+      dnnl::post_ops po;
+      po.append_eltwise(1.f, act_ == Act::kRelu ? dnnl::algorithm::eltwise_relu : dnnl::algorithm::eltwise_gelu_erf,
+                        0.f, 0.f);
+      attr.set_post_ops(po);
+    }
+    dnnl::matmul::desc d = has_bias ? dnnl::matmul::desc(a_md, b_md, dnnl::memory::desc({1, n}, dt::f32, tag::ab), c_md)
+                                    : dnnl::matmul::desc(a_md, b_md, c_md);
+    dnnl::matmul::primitive_desc pd(d, attr, eng);
+    Prim p{dnnl::matmul(pd), nullptr};
+    for (auto& [mm, other] : prims_)
+      if (other.weights->get_desc() == pd.weights_desc()) p.weights = other.weights;
+    if (!p.weights) {
+      dnnl::memory src({{k, n}, dt::f32, trans_b_ ? tag::ba : tag::ab}, eng, const_cast<float*>(b));
+      p.weights = std::make_shared<dnnl::memory>(pd.weights_desc(), eng);
+      dnnl::stream s(eng);
+      dnnl::reorder(src, *p.weights).execute(s, src, *p.weights);
+      s.wait();
+    }
+    return prims_.emplace(m, std::move(p)).first->second;
+  }
+
+  // Runs rows [r0, r0 + rows) of A through the primitive for `rows` rows, single-threaded.
+  void exec_rows(const Prim& p, const float* a, const float* bias, float* y, int64_t rows, int64_t n, int64_t k) {
+    using dt = dnnl::memory::data_type;
+    using tag = dnnl::memory::format_tag;
+    const dnnl::engine& eng = dnnl_cpu_engine();
+    dnnl::memory a_mem({{rows, k}, dt::f32, tag::ab}, eng, const_cast<float*>(a));
+    dnnl::memory c_mem({{rows, n}, dt::f32, tag::ab}, eng, y);
+    std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, *p.weights},
+                                                  {DNNL_ARG_DST, c_mem}};
+    if (bias) args[DNNL_ARG_BIAS] = dnnl::memory({{1, n}, dt::f32, tag::ab}, eng, const_cast<float*>(bias));
+    dnnl::stream s(eng);
+    p.prim.execute(s, args);
+    s.wait();
+  }
+
+  // Returns false when oneDNN cannot build the primitive (the caller falls back to the reference path).
+  // Threading: rows are split over ferry's ThreadPool and each block runs a single-threaded primitive, so
+  // only one threading runtime is active (an OpenMP team beside the pool oversubscribes loaded machines).
+  bool run_dnnl(KernelContext& ctx, const float* a, const float* b, const float* bias, float* y, int64_t m, int64_t n,
+                int64_t k) {
     try {
-      const dnnl::engine& eng = dnnl_cpu_engine();
-      dnnl_set_threads(ctx.pool().threads());
       if (b != packed_from_) {  // new weights storage: drop every packed copy
         prims_.clear();
         packed_from_ = b;
       }
-      auto it = prims_.find(m);
-      if (it == prims_.end()) {
-        dnnl::memory::desc a_md({m, k}, dt::f32, tag::ab);
-        dnnl::memory::desc b_md({k, n}, dt::f32, tag::any);
-        dnnl::memory::desc c_md({m, n}, dt::f32, tag::ab);
-        dnnl::primitive_attr attr;
-        if (act_ != Act::kNone) {
-          dnnl::post_ops po;
-          po.append_eltwise(1.f, act_ == Act::kRelu ? dnnl::algorithm::eltwise_relu : dnnl::algorithm::eltwise_gelu_erf,
-                            0.f, 0.f);
-          attr.set_post_ops(po);
-        }
-        dnnl::matmul::desc d = bias ? dnnl::matmul::desc(a_md, b_md, dnnl::memory::desc({1, n}, dt::f32, tag::ab), c_md)
-                                    : dnnl::matmul::desc(a_md, b_md, c_md);
-        dnnl::matmul::primitive_desc pd(d, attr, eng);
-        Prim p{dnnl::matmul(pd), nullptr};
-        for (auto& [mm, other] : prims_)
-          if (other.weights->get_desc() == pd.weights_desc()) p.weights = other.weights;
-        if (!p.weights) {
-          dnnl::memory src({{k, n}, dt::f32, trans_b_ ? tag::ba : tag::ab}, eng, const_cast<float*>(b));
-          p.weights = std::make_shared<dnnl::memory>(pd.weights_desc(), eng);
-          dnnl::stream s(eng);
-          dnnl::reorder(src, *p.weights).execute(s, src, *p.weights);
-          s.wait();
-        }
-        it = prims_.emplace(m, std::move(p)).first;
+      int64_t blocks = std::min<int64_t>(ctx.pool().threads(), std::max<int64_t>(1, m / 16));
+      std::vector<int64_t> row0(static_cast<size_t>(blocks + 1));
+      for (int64_t i = 0; i <= blocks; ++i) row0[i] = m * i / blocks;
+      std::vector<Prim*> prims(static_cast<size_t>(blocks));
+      dnnl_set_threads(1);
+      for (int64_t i = 0; i < blocks; ++i) prims[i] = &prim_for(row0[i + 1] - row0[i], n, k, b, bias != nullptr);
+      if (blocks == 1) {
+        exec_rows(*prims[0], a, bias, y, m, n, k);
+      } else {
+        ctx.pool().parallel_for(blocks, [&](int64_t i0, int64_t i1) {
+          dnnl_set_threads(1);
+          for (int64_t i = i0; i < i1; ++i)
+            exec_rows(*prims[i], a + row0[i] * k, bias, y + row0[i] * n, row0[i + 1] - row0[i], n, k);
+        });
       }
-      dnnl::memory a_mem({{m, k}, dt::f32, tag::ab}, eng, const_cast<float*>(a));
-      dnnl::memory c_mem({{m, n}, dt::f32, tag::ab}, eng, y);
-      std::unordered_map<int, dnnl::memory> args = {
-          {DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, *it->second.weights}, {DNNL_ARG_DST, c_mem}};
-      if (bias) args[DNNL_ARG_BIAS] = dnnl::memory({{1, n}, dt::f32, tag::ab}, eng, const_cast<float*>(bias));
-      dnnl::stream s(eng);
-      it->second.prim.execute(s, args);
-      s.wait();
+      dnnl_set_threads(ctx.pool().threads());
       return true;
     } catch (const dnnl::error&) {
+      dnnl_set_threads(ctx.pool().threads());
       use_dnnl_ = false;
       return false;
     }
