@@ -34,7 +34,7 @@ using Clock = std::chrono::steady_clock;
 int64_t now_ns() { return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count(); }
 
 struct PerfArgs {
-  std::string model, url = "127.0.0.1:8000", protocol = "http", version;
+  std::string model, url, protocol = "http", version;  // url "": 127.0.0.1:8000 (http) / :8001 (grpc)
   std::string concurrency_range, request_rate_range, measurement_interval = "5000", percentile, csv, html;
   std::string max_trials = "10", overhead_samples = "200", max_threads = "16", timeout_ms = "30000", seed = "0";
   std::vector<std::string> shapes;
@@ -333,10 +333,11 @@ Expected<Setup> make_setup(const PerfArgs& a) {
   if (a.model.empty()) return invalid_argument("missing -m MODEL");
   s.target.model = a.model;
   s.target.version = a.version;
-  size_t colon = a.url.rfind(':');
-  if (colon == std::string::npos || colon == 0) return invalid_argument("-u '" + a.url + "': expected HOST:PORT");
-  s.target.host = a.url.substr(0, colon);
-  FERRY_ASSIGN_OR_RETURN(double port, parse_number("-u port", a.url.substr(colon + 1), 1, 65535));
+  std::string url = a.url.empty() ? (a.protocol == "grpc" ? "127.0.0.1:8001" : "127.0.0.1:8000") : a.url;
+  size_t colon = url.rfind(':');
+  if (colon == std::string::npos || colon == 0) return invalid_argument("-u '" + url + "': expected HOST:PORT");
+  s.target.host = url.substr(0, colon);
+  FERRY_ASSIGN_OR_RETURN(double port, parse_number("-u port", url.substr(colon + 1), 1, 65535));
   s.target.port = static_cast<int>(port);
   if (a.protocol != "http" && a.protocol != "grpc") return invalid_argument("-i '" + a.protocol + "': http or grpc");
   s.grpc = a.protocol == "grpc";
@@ -392,7 +393,7 @@ Status perf_command(const PerfArgs& a, const std::vector<std::string>& extras) {
   FERRY_RETURN_IF_ERROR(stats_client->set_inputs(s.inputs));
   FERRY_RETURN_IF_ERROR(stats_client->infer().with_context("first request"));
 
-  std::cout << "*** ferry perf: model '" << s.target.model << "' at " << a.url << " over " << a.protocol << ", "
+  std::cout << "*** ferry perf: model '" << s.target.model << "' at " << s.target.host << ":" << s.target.port << " over " << a.protocol << ", "
             << s.interval_ms << " ms windows, stable when 3 in a row agree within 10% on throughput and "
             << (s.pct > 0 ? "p" + std::to_string(s.pct).substr(0, 5) : std::string("average")) << " latency\n";
   std::vector<PerfResult> results;
@@ -419,7 +420,7 @@ void add_perf_command(CLI::App& app, int* exit_code) {
   cmd->allow_extras();
   cmd->add_option("-m,--model-name", a->model, "model to load")->required();
   cmd->add_option("-x,--model-version", a->version, "model version (default: the server's choice)");
-  cmd->add_option("-u,--url", a->url, "server HOST:PORT (default 127.0.0.1:8000)");
+  cmd->add_option("-u,--url", a->url, "server HOST:PORT (default 127.0.0.1:8000, or :8001 with -i grpc)");
   cmd->add_option("-i,--protocol", a->protocol, "http (default) or grpc");
   cmd->add_option("--concurrency-range", a->concurrency_range, "start:end:step of concurrent requests (default 1)");
   cmd->add_option("--request-rate-range", a->request_rate_range, "start:end:step of requests/s (instead of "

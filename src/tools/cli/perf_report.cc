@@ -120,7 +120,7 @@ Status write_csv(const std::string& path, const std::vector<PerfResult>& results
     << ",Inferences/Second,Errors,Server Request,Server Queue,Server Compute Input,Server Compute Infer,"
        "Server Compute Output,Server Overhead,Network+Client,Avg latency,p50 latency,p90 latency,p95 latency,"
        "p99 latency,p"
-    << fmt("%g", pct) << " latency,Overhead p50,Overhead p90,Overhead p99,Stable\n";
+    << fmt("%g", pct) << " latency (--percentile),Overhead p50,Overhead p90,Overhead p99,Stable\n";
   for (const PerfResult& r : results) {
     f << fmt("%g", r.level) << "," << fmt("%.2f", r.throughput) << "," << r.errors;
     for (double v : {r.server_request_us, r.queue_us, r.compute_input_us, r.compute_infer_us, r.compute_output_us,
