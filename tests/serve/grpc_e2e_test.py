@@ -169,7 +169,21 @@ def main():
             except grpc.RpcError:
                 errors += 1
         check(True, f"200 garbage ModelInfer payloads: {errors} errors, server alive")
+        # Abrupt disconnects: RPCs cancelled mid-flight (tiny deadlines, a stream dropped with requests in flight).
+        cancelled = 0
+        for _ in range(50):
+            try:
+                stub.ModelInfer(req, timeout=0.0005)
+            except grpc.RpcError:
+                cancelled += 1
+        it = stub.ModelStreamInfer(iter([req] * 20), timeout=t)
+        next(it)
+        it.cancel()
+        check(True, f"50 ModelInfer with 0.5 ms deadlines ({cancelled} cancelled) + a cancelled stream")
         check(stub.ServerLive(pb.ServerLiveRequest(), timeout=t).live, "ServerLive after hostile input")
+        res = stub.ModelInfer(req, timeout=t)
+        check(np.allclose(np.frombuffer(res.raw_output_contents[0], dtype=np.float32).reshape(2, 3), expected),
+              "ModelInfer still correct after hostile input")
 
         st = stub.ModelStatistics(pb.ModelStatisticsRequest(name="tiny_add"), timeout=t)
         s = st.model_stats[0].inference_stats if st.model_stats else None
