@@ -57,7 +57,7 @@ struct DnnlConv::Impl {
   memory::desc user_src_md, user_dst_md, user_w_md, bias_md;
   memory::desc src_md, dst_md, w_md;
   memory src_mem, dst_mem, w_mem;  // primitive-layout buffers (src/dst only when a reorder is needed)
-  dnnl::primitive src_reorder, dst_reorder;
+  dnnl::primitive src_reorder, dst_reorder, z_reorder;
   bool need_src_reorder = false, need_dst_reorder = false;
   // Weight cache key.
   bool w_ready = false;
@@ -65,10 +65,29 @@ struct DnnlConv::Impl {
   uint64_t w_sum = 0;
   dnnl::stream stream;
 
+  static dnnl::primitive_attr post_op_attr(const DnnlConvGeom& g) {
+    dnnl::post_ops po;
+    if (g.has_sum) po.append_sum(1.f);
+    using A = dnnl::algorithm;
+    switch (g.act) {
+      case ConvAct::kNone: break;
+      case ConvAct::kRelu: po.append_eltwise(1.f, A::eltwise_relu, 0.f, 0.f); break;
+      case ConvAct::kLeakyRelu: po.append_eltwise(1.f, A::eltwise_relu, g.act_alpha, 0.f); break;
+      case ConvAct::kClip: po.append_eltwise(1.f, A::eltwise_clip, g.act_alpha, g.act_beta); break;
+      case ConvAct::kSigmoid: po.append_eltwise(1.f, A::eltwise_logistic, 0.f, 0.f); break;
+      case ConvAct::kSilu: po.append_eltwise(1.f, A::eltwise_swish, 1.f, 0.f); break;
+      case ConvAct::kHardSwish: po.append_eltwise(1.f, A::eltwise_hardswish, 1.f / 6.f, 0.5f); break;
+      case ConvAct::kTanh: po.append_eltwise(1.f, A::eltwise_tanh, 0.f, 0.f); break;
+    }
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(po);
+    return attr;
+  }
+
   void build(const DnnlConvGeom& g) {
     const auto& eng = dnnl_cpu_engine();
     const int nsp = static_cast<int>(g.x.size()) - 2;
-    const Tag plain = nsp == 3 ? Tag::ncdhw : Tag::nchw;
+    const Tag plain = g.channels_last ? Tag::nhwc : (nsp == 3 ? Tag::ncdhw : Tag::nchw);
     memory::dims src_dims{g.x[0], g.x[1]}, dst_dims{g.y[0], g.y[1]};
     for (auto v : spatial(g.x, nsp)) src_dims.push_back(v);
     for (auto v : spatial(g.y, nsp)) dst_dims.push_back(v);
@@ -99,16 +118,19 @@ struct DnnlConv::Impl {
     user_dst_md = memory::desc(dst_dims, memory::data_type::f32, plain);
     user_w_md = memory::desc(w_dims, memory::data_type::f32, w_tag);
     bias_md = memory::desc({m}, memory::data_type::f32, Tag::x);
-    memory::desc src_any(src_dims, memory::data_type::f32, Tag::any);
-    memory::desc dst_any(dst_dims, memory::data_type::f32, Tag::any);
+    // channels_last: run on the caller's nhwc memory (no reorders); else let oneDNN pick (it picks nhwc/blocked).
+    const Tag act_tag = g.channels_last ? Tag::nhwc : Tag::any;
+    memory::desc src_any(src_dims, memory::data_type::f32, act_tag);
+    memory::desc dst_any(dst_dims, memory::data_type::f32, act_tag);
     memory::desc w_any(w_dims, memory::data_type::f32, Tag::any);
     const auto pk = dnnl::prop_kind::forward_inference;
+    dnnl::primitive_attr attr = post_op_attr(g);
     if (!g.transpose) {
       auto d = g.has_bias ? dnnl::convolution_forward::desc(pk, dnnl::algorithm::convolution_direct, src_any, w_any,
                                                             bias_md, dst_any, strides, dil, pl, pr)
                           : dnnl::convolution_forward::desc(pk, dnnl::algorithm::convolution_direct, src_any, w_any,
                                                             dst_any, strides, dil, pl, pr);
-      dnnl::convolution_forward::primitive_desc pd(d, eng);
+      dnnl::convolution_forward::primitive_desc pd(d, attr, eng);
       src_md = pd.src_desc();
       dst_md = pd.dst_desc();
       w_md = pd.weights_desc();
@@ -118,7 +140,7 @@ struct DnnlConv::Impl {
                                                               w_any, bias_md, dst_any, strides, dil, pl, pr)
                           : dnnl::deconvolution_forward::desc(pk, dnnl::algorithm::deconvolution_direct, src_any,
                                                               w_any, dst_any, strides, dil, pl, pr);
-      dnnl::deconvolution_forward::primitive_desc pd(d, eng);
+      dnnl::deconvolution_forward::primitive_desc pd(d, attr, eng);
       src_md = pd.src_desc();
       dst_md = pd.dst_desc();
       w_md = pd.weights_desc();
@@ -133,6 +155,7 @@ struct DnnlConv::Impl {
     if (need_dst_reorder) {
       dst_mem = memory(dst_md, eng);
       dst_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, dst_md, eng, user_dst_md));
+      if (g.has_sum) z_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, user_dst_md, eng, dst_md));
     }
     if (!stream) stream = dnnl::stream(eng);
     w_ready = false;
@@ -158,11 +181,13 @@ DnnlConv::DnnlConv() : impl_(std::make_unique<Impl>()) {}
 DnnlConv::~DnnlConv() = default;
 
 bool DnnlConv::run(const DnnlConvGeom& g, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
-                   int threads) {
+                   int threads, const Tensor* z) {
   Impl& s = *impl_;
   std::lock_guard<std::mutex> lock(s.mu);
   const int nsp = static_cast<int>(g.x.size()) - 2;
   if (nsp < 1 || nsp > 3) return false;
+  if (g.channels_last && (nsp != 2 || g.transpose)) return false;
+  if (g.has_sum && (!z || z->dtype() != DType::kFloat || z->numel() != y.numel())) return false;
   if (x.dtype() != DType::kFloat || w.dtype() != DType::kFloat || (bias && bias->dtype() != DType::kFloat))
     return false;
   try {
@@ -189,6 +214,15 @@ bool DnnlConv::run(const DnnlConvGeom& g, const Tensor& x, const Tensor& w, cons
       src = s.src_mem;
     }
     if (s.need_dst_reorder) dst = s.dst_mem;
+    if (g.has_sum) {  // the sum post-op accumulates into dst: put Z there first
+      if (s.need_dst_reorder) {
+        dnnl_set_threads(reorder_threads);
+        memory user_z(s.user_dst_md, eng, const_cast<void*>(z->raw_data()));
+        s.z_reorder.execute(s.stream, {{DNNL_ARG_FROM, user_z}, {DNNL_ARG_TO, s.dst_mem}});
+      } else if (z->raw_data() != y.raw_data()) {
+        std::memcpy(y.raw_data(), z->raw_data(), y.nbytes());
+      }
+    }
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, s.w_mem}, {DNNL_ARG_DST, dst}};
     if (bias) args.emplace(DNNL_ARG_BIAS, memory(s.bias_md, eng, const_cast<void*>(bias->raw_data())));
     dnnl_set_threads(threads);

@@ -7,6 +7,11 @@
 // sampled checksum — weights are normally constant initializers). Bias is fused into the primitive.
 // run() returns false (not an error) when oneDNN cannot do the case (e.g. a negative effective pad), so that
 // the caller falls back to the reference kernel; oneDNN exceptions never escape.
+//
+// Fused post-ops (ferry.FusedConv): an optional residual Z added to the result (oneDNN sum post-op: Z is copied
+// or reordered into the destination first) and then an elementwise activation. channels_last = true means X, Z
+// and Y are NHWC tensors; the primitive then runs on nhwc memory directly (no activation reorders at all, and
+// the brgconv kernels oneDNN picks on AVX-512 are as fast in nhwc as in its blocked formats).
 #pragma once
 
 #include <cstdint>
@@ -18,12 +23,18 @@
 
 namespace ferry {
 
+enum class ConvAct { kNone, kRelu, kLeakyRelu, kClip, kSigmoid, kSilu, kHardSwish, kTanh };
+
 struct DnnlConvGeom {
   bool transpose = false;  // ConvTranspose (ONNX weights [C, M/group, k...]) instead of Conv ([M, C/group, k...])
   int64_t group = 1;
   Shape x, w, y;  // full NC... shapes
   std::vector<int64_t> strides, dilations, pads_begin, pads_end;  // ONNX convention (dilation 1 = dense)
   bool has_bias = false;
+  bool channels_last = false;  // X/Z/Y are [N, H, W, C] (2-D, non-transposed only); shapes above stay NCHW
+  bool has_sum = false;        // Y = conv + Z before the activation
+  ConvAct act = ConvAct::kNone;
+  float act_alpha = 0, act_beta = 0;  // leaky: alpha = slope; clip: [alpha, beta] = [min, max]
   bool operator==(const DnnlConvGeom& o) const = default;
 };
 
@@ -34,8 +45,10 @@ class DnnlConv {
   DnnlConv(const DnnlConv&) = delete;
   DnnlConv& operator=(const DnnlConv&) = delete;
 
-  // y must already be allocated with shape g.y. Returns true when done by oneDNN, false to fall back.
-  bool run(const DnnlConvGeom& g, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y, int threads);
+  // y must already be allocated with shape g.y (NHWC order when channels_last). z is read when g.has_sum.
+  // Returns true when done by oneDNN, false to fall back.
+  bool run(const DnnlConvGeom& g, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y, int threads,
+           const Tensor* z = nullptr);
 
  private:
   struct Impl;

@@ -1,0 +1,19 @@
+// conv_fusions.h — the CNN passes of OptLevel::kAll (domain "ferry" output; CPU-speed work). In the order
+// register_passes.cc runs them:
+//   fuse_conv_add        Conv + Add(residual of the same shape) -> ferry.FusedConv with Z (oneDNN sum post-op)
+//   fuse_conv_activation Conv/FusedConv + Relu/LeakyRelu/Clip/Sigmoid/SiLU/HardSwish/Tanh -> FusedConv post-op
+//   conv_channels_last   2-D conv chains in NHWC (FusedConv channels_last=1), Transposes only at region borders
+// They expect inferred types in value_info (fold_shapes runs whole-graph inference before them).
+#pragma once
+
+#include <memory>
+
+#include "passes/pass.h"
+
+namespace ferry {
+
+std::unique_ptr<Pass> make_fuse_conv_add();
+std::unique_ptr<Pass> make_fuse_conv_activation();
+std::unique_ptr<Pass> make_conv_channels_last();
+
+}  // namespace ferry
