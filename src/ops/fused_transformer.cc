@@ -9,6 +9,8 @@
 //   ferry.Gelu(X) -> Y = 0.5 x (1 + erf(x / sqrt 2)) (exact, erf form).
 //   ferry.SdpAttention(Q[N, S, d], KT[N, d, T], V[N, T, dv]) -> Y[N, S, dv] (N broadcasts: 1 or N each)
 //       Y = softmax(scale * Q x KT, last axis) x V per batch n; attr scale (float, default 1).
+//       With attr seq_major=1 the operands are Q[S, N, d], K[T, N, d] (not transposed), V[T, N, dv] and
+//       Y is [S, N, dv]: the layout torch's MultiheadAttention has around its batched MatMuls.
 #include "ops/op_registry.h"
 
 namespace ferry {
@@ -77,21 +79,29 @@ Status infer_gelu(InferContext& c) {
 Status infer_sdp_attention(InferContext& c) {
   for (int i = 0; i < 3; ++i) FERRY_RETURN_IF_ERROR(require_float(c, i, "inputs"));
   const SymShape& q = c.input_shape(0);
-  const SymShape& kt = c.input_shape(1);
+  const SymShape& k = c.input_shape(1);
   const SymShape& v = c.input_shape(2);
-  if (!q.rank_known || !kt.rank_known || !v.rank_known) {
+  if (!q.rank_known || !k.rank_known || !v.rank_known) {
     c.set_output(0, DType::kFloat, SymShape::unknown());
     return Status::ok();
   }
-  if (q.rank() != 3 || kt.rank() != 3 || v.rank() != 3)
-    return c.error("Q, KT and V must be 3-D, got " + q.to_string() + ", " + kt.to_string() + ", " + v.to_string());
-  bool ok = dims_agree(q.dims[2], kt.dims[1]) && dims_agree(kt.dims[2], v.dims[1]);
-  if (!ok) return c.error("shapes disagree: Q " + q.to_string() + ", KT " + kt.to_string() + ", V " + v.to_string());
+  if (q.rank() != 3 || k.rank() != 3 || v.rank() != 3)
+    return c.error("Q, K and V must be 3-D, got " + q.to_string() + ", " + k.to_string() + ", " + v.to_string());
+  bool seq = c.node().attr_int("seq_major", 0) != 0;
+  int b = seq ? 1 : 0;
+  const Dim& s = seq ? q.dims[0] : q.dims[1];
+  const Dim& kd = seq ? k.dims[2] : k.dims[1];
+  const Dim& t = seq ? k.dims[0] : k.dims[2];
+  const Dim& vt = seq ? v.dims[0] : v.dims[1];
+  bool ok = dims_agree(q.dims[2], kd) && dims_agree(t, vt);
+  if (!ok) return c.error("shapes disagree: Q " + q.to_string() + ", K " + k.to_string() + ", V " + v.to_string());
   // The batch dim broadcasts as in MatMul.
-  auto batch = broadcast_shapes({SymShape::from_dims({q.dims[0]}), SymShape::from_dims({kt.dims[0]}),
-                                 SymShape::from_dims({v.dims[0]})});
+  auto batch = broadcast_shapes({SymShape::from_dims({q.dims[b]}), SymShape::from_dims({k.dims[b]}),
+                                 SymShape::from_dims({v.dims[b]})});
   if (!batch) return c.error(batch.status().message());
-  c.set_output(0, DType::kFloat, SymShape::from_dims({batch->dims[0], q.dims[1], v.dims[2]}));
+  Dim n = batch->dims[0];
+  c.set_output(0, DType::kFloat, SymShape::from_dims(seq ? std::vector<Dim>{s, n, v.dims[2]}
+                                                         : std::vector<Dim>{n, s, v.dims[2]}));
   return Status::ok();
 }
 

@@ -5,7 +5,9 @@
 //   P  = Softmax(MatMul(q', KT), axis = -1)
 //   Y  = MatMul(P, V)
 // with Q, KT, V all of known rank 3 ([N,S,d], [N,d,T], [N,T,dv]) and c a float scalar constant.
-// The Reshape/Transpose nodes around stay; the fused kernel never materializes the [N,S,T] scores.
+// The fused kernel never materializes the [N,S,T] scores. A second step (anchored at the SdpAttention) absorbs
+// the transposes torch puts around it: Q = Transpose(Q0, [1,0,2]), KT = Transpose(K0, [1,2,0]),
+// V = Transpose(V0, [1,0,2]) and Y read only by Transpose(Y, [1,0,2]) -> SdpAttention(Q0, K0, V0, seq_major=1).
 #include "passes/fuse_transformer.h"
 #include "passes/fusion_util.h"
 
@@ -43,12 +45,16 @@ bool softmax_last_axis(const FusionView& v, const Node& sm) {
 class FuseAttention : public RewriteRule {
  public:
   std::string name() const override { return "fuse_attention"; }
-  std::vector<std::string> op_types() const override { return {"MatMul"}; }
-  bool matches(const Model&, const Node& n) const override { return n.domain.empty() && n.inputs.size() == 2; }
+  std::vector<std::string> op_types() const override { return {"MatMul", "SdpAttention"}; }
+  bool matches(const Model&, const Node& n) const override {
+    if (n.op_type == "SdpAttention") return n.domain == "ferry" && n.attr_int("seq_major", 0) == 0;
+    return n.domain.empty() && n.inputs.size() == 2;
+  }
 
   Expected<bool> apply(Model& model, size_t index) override {
     Graph& g = model.graph;
     FusionView v(g);
+    if (g.nodes[index].op_type == "SdpAttention") return absorb_transposes(g, v, g.nodes[index]);
     const Node& mm2 = g.nodes[index];
     const std::string& vv = mm2.inputs[1];
     const Node* sm = v.producer(mm2.inputs[0], "Softmax");
@@ -82,6 +88,31 @@ class FuseAttention : public RewriteRule {
     a.f = scale;
     fused.attrs["scale"] = a;
     replace_pattern(g, nodes, &mm2, std::move(fused));
+    return true;
+  }
+
+ private:
+  static const Node* transpose_of(const FusionView& v, const std::string& value, std::vector<int64_t> perm) {
+    const Node* t = v.producer(value, "Transpose");
+    return t && v.single_use(value) && t->attr_ints("perm") == perm ? t : nullptr;
+  }
+
+  static bool absorb_transposes(Graph& g, const FusionView& v, const Node& att) {
+    const Node* tq = transpose_of(v, att.inputs[0], {1, 0, 2});
+    const Node* tk = transpose_of(v, att.inputs[1], {1, 2, 0});
+    const Node* tv = transpose_of(v, att.inputs[2], {1, 0, 2});
+    if (!tq || !tk || !tv || !v.single_use(att.outputs[0])) return false;
+    const Node* ty = v.consumers(att.outputs[0])[0];
+    if (ty->op_type != "Transpose" || !ty->domain.empty() || ty->attr_ints("perm") != std::vector<int64_t>{1, 0, 2})
+      return false;
+    Node fused = att;
+    fused.inputs = {tq->inputs[0], tk->inputs[0], tv->inputs[0]};
+    fused.outputs = ty->outputs;
+    Attr a;
+    a.kind = Attr::Kind::kInt;
+    a.i = 1;
+    fused.attrs["seq_major"] = a;
+    replace_pattern(g, {tq, tk, tv, &att, ty}, ty, std::move(fused));
     return true;
   }
 };

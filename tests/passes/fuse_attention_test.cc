@@ -39,6 +39,33 @@ TEST(FuseAttention, RewritesAndMatches) {
   }
 }
 
+// torch's layout: Q0 [S,N,d], K0 [T,N,d], V0 [T,N,dv] transposed in, Y transposed back to [S,N,dv].
+TEST(FuseAttention, AbsorbsSurroundingTransposes) {
+  int64_t n = 3, s = 13, t = 13, d = 8, dv = 8;
+  Model m = make_model({"q0", "k0", "v0"},
+                       {{"q0", ftype({s, n, d})}, {"k0", ftype({t, n, d})}, {"v0", ftype({t, n, dv})},
+                        {"q", ftype({n, s, d})}, {"kt", ftype({n, d, t})}, {"v", ftype({n, t, dv})}},
+                       {"out"});
+  Graph& g = m.graph;
+  add_init(g, "c", fvec({}, {8.f}));
+  add_node(g, "Transpose", {"q0"}, {"q"}, {{"perm", attr_ints({1, 0, 2})}});
+  add_node(g, "Transpose", {"k0"}, {"kt"}, {{"perm", attr_ints({1, 2, 0})}});
+  add_node(g, "Transpose", {"v0"}, {"v"}, {{"perm", attr_ints({1, 0, 2})}});
+  add_node(g, "Div", {"q", "c"}, {"qs"});
+  add_node(g, "MatMul", {"qs", "kt"}, {"sc"});
+  add_node(g, "Softmax", {"sc"}, {"p"}, {{"axis", attr_i(-1)}});
+  add_node(g, "MatMul", {"p", "v"}, {"y"});
+  add_node(g, "Transpose", {"y"}, {"out"}, {{"perm", attr_ints({1, 0, 2})}});
+  Model opt = m;
+  run_passes(opt, passes(std::make_unique<RulePass>(make_fuse_attention_rule())));
+  ASSERT_EQ(opt.graph.nodes.size(), 1u);
+  EXPECT_EQ(opt.graph.nodes[0].attr_int("seq_major", 0), 1);
+  expect_same_outputs(m, opt,
+                      {random_floats({s, n, d}, 1, -2.f, 2.f), random_floats({t, n, d}, 2, -2.f, 2.f),
+                       random_floats({t, n, dv}, 3)},
+                      1e-4, 1e-5);
+}
+
 TEST(FuseAttention, BroadcastBatchMatches) {
   Model m = make_model({"q", "kt", "v"}, {{"q", ftype({3, 5, 4})}, {"kt", ftype({1, 4, 6})}, {"v", ftype({3, 6, 2})}},
                        {"y"});

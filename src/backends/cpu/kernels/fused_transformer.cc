@@ -297,40 +297,66 @@ void softmax_row(float* p, int64_t n) {
   for (int64_t j = 0; j < n; ++j) p[j] *= inv;
 }
 
+// One operand of attention per batch index n: rows of a matrix at base + n * batch_stride with row stride ld.
+struct MatView {
+  const float* base;
+  int64_t batch_stride;  // 0 when the operand's batch dim is 1 (broadcast)
+  int64_t ld;
+};
+
+// Layouts (attr seq_major): 0: Q [N,S,d], KT [N,d,T], V [N,T,dv] -> Y [N,S,dv];
+// 1: Q [S,N,d], K [T,N,d], V [T,N,dv] -> Y [S,N,dv] (the transposes around torch's attention absorbed).
 Status sdp_attention_kernel(KernelContext& ctx) {
   const Tensor& q = *ctx.input(0);
-  const Tensor& kt = *ctx.input(1);
+  const Tensor& k = *ctx.input(1);
   const Tensor& v = *ctx.input(2);
-  if (q.dtype() != DType::kFloat || kt.dtype() != DType::kFloat || v.dtype() != DType::kFloat)
+  if (q.dtype() != DType::kFloat || k.dtype() != DType::kFloat || v.dtype() != DType::kFloat)
     return ctx.unsupported_error("SdpAttention supports float32 only");
-  if (q.rank() != 3 || kt.rank() != 3 || v.rank() != 3) return ctx.error("SdpAttention inputs must be 3-D");
-  // The batch dim broadcasts as in MatMul (each of Q, KT, V has N or 1).
-  int64_t nb = std::max({q.dim(0), kt.dim(0), v.dim(0)});
-  int64_t s = q.dim(1), d = q.dim(2), t = kt.dim(2), dv = v.dim(2);
-  auto batch_ok = [&](const Tensor& x) { return x.dim(0) == nb || x.dim(0) == 1; };
-  if (!batch_ok(q) || !batch_ok(kt) || !batch_ok(v) || kt.dim(1) != d || v.dim(1) != t)
-    return ctx.error("SdpAttention shapes disagree: Q " + shape_to_string(q.shape()) + ", KT " +
-                     shape_to_string(kt.shape()) + ", V " + shape_to_string(v.shape()));
+  if (q.rank() != 3 || k.rank() != 3 || v.rank() != 3) return ctx.error("SdpAttention inputs must be 3-D");
+  bool seq = ctx.node().attr_int("seq_major", 0) != 0;
+  int bq = seq ? 1 : 0;  // batch axis
+  // The batch dim broadcasts as in MatMul (each of Q, K, V has N or 1).
+  int64_t nq = q.dim(bq), nk = k.dim(bq), nv = v.dim(bq), nb = std::max({nq, nk, nv});
+  int64_t s = seq ? q.dim(0) : q.dim(1), d = q.dim(2);
+  int64_t t = seq ? k.dim(0) : k.dim(2), kd = seq ? k.dim(2) : k.dim(1);
+  int64_t vt = seq ? v.dim(0) : v.dim(1), dv = v.dim(2);
+  auto batch_ok = [&](int64_t x) { return x == nb || x == 1; };
+  if (!batch_ok(nq) || !batch_ok(nk) || !batch_ok(nv) || kd != d || vt != t)
+    return ctx.error("SdpAttention shapes disagree: Q " + shape_to_string(q.shape()) + ", K " +
+                     shape_to_string(k.shape()) + ", V " + shape_to_string(v.shape()));
   FERRY_ASSIGN_OR_RETURN(Tensor * y, ctx.output(0));
   if (y->numel() == 0) return Status::ok();
   float scale = ctx.node().attr_float("scale", 1.f);
-  const float* pq = q.data<float>();
-  const float* pk = kt.data<float>();
-  const float* pv = v.data<float>();
   float* py = y->data<float>();
-  int64_t sq = q.dim(0) == 1 ? 0 : s * d, sk = kt.dim(0) == 1 ? 0 : d * t, sv = v.dim(0) == 1 ? 0 : t * dv;
   if (t == 0) {
     std::memset(py, 0, y->nbytes());
     return Status::ok();
+  }
+  MatView vq, vk, vv;
+  int64_t y_batch, y_ld;
+  if (seq) {
+    vq = {q.data<float>(), nq == 1 ? 0 : d, nq * d};
+    vk = {k.data<float>(), nk == 1 ? 0 : d, nk * d};  // K rows: multiplied transposed
+    vv = {v.data<float>(), nv == 1 ? 0 : dv, nv * dv};
+    y_batch = dv;
+    y_ld = nb * dv;
+  } else {
+    vq = {q.data<float>(), nq == 1 ? 0 : s * d, d};
+    vk = {k.data<float>(), nk == 1 ? 0 : d * t, t};  // KT rows: multiplied as stored
+    vv = {v.data<float>(), nv == 1 ? 0 : t * dv, dv};
+    y_batch = s * dv;
+    y_ld = dv;
   }
   // Parallel over batch*heads; each chunk runs single-threaded GEMMs (no nested OpenMP teams).
   ctx.pool().parallel_for(nb, [&](int64_t b0, int64_t b1) {
     dnnl_set_threads(1);
     std::vector<float> scores(static_cast<size_t>(s * t));
     for (int64_t b = b0; b < b1; ++b) {
-      sgemm(false, false, s, t, d, scale, pq + b * sq, d, pk + b * sk, t, 0.f, scores.data(), t);
+      sgemm(false, seq, s, t, d, scale, vq.base + b * vq.batch_stride, vq.ld, vk.base + b * vk.batch_stride, vk.ld,
+            0.f, scores.data(), t);
       for (int64_t i = 0; i < s; ++i) softmax_row(scores.data() + i * t, t);
-      sgemm(false, false, s, dv, t, 1.f, scores.data(), t, pv + b * sv, dv, 0.f, py + b * s * dv, dv);
+      sgemm(false, false, s, dv, t, 1.f, scores.data(), t, vv.base + b * vv.batch_stride, vv.ld, 0.f,
+            py + b * y_batch, y_ld);
     }
   });
   dnnl_set_threads(ctx.pool().threads());
