@@ -65,6 +65,8 @@ std::vector<int64_t> versions_on_disk(const std::string& repo, const ModelConfig
     if (needs_file && !fs::is_regular_file(it->path() / cfg.default_model_filename, ec)) continue;
     out.push_back(v);
   }
+  // Ensembles and built-in steps have no model file: without a version directory they are version 1.
+  if (!needs_file && out.empty()) out.push_back(1);
   std::sort(out.begin(), out.end());
   return out;
 }

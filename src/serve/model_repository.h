@@ -21,7 +21,8 @@ Expected<std::vector<std::string>> list_repository_models(const std::string& rep
 bool is_model_dir(const std::string& repo, const std::string& name);
 // config.pbtxt when present, else a default config named after the directory (from_file = false).
 Expected<ModelConfig> read_model_config(const std::string& repo, const std::string& name);
-// Versions present on disk (numeric directories; for non-ensembles only those holding the model file), ascending.
+// Versions present on disk (numeric directories; for ONNX models only those holding the model file), ascending;
+// an ensemble or built-in step without a version directory is version 1.
 std::vector<int64_t> versions_on_disk(const std::string& repo, const ModelConfig& cfg);
 // The versions `cfg.version_policy` selects from `available`, ascending.
 std::vector<int64_t> select_versions(const std::vector<int64_t>& available, const ModelConfig& cfg);

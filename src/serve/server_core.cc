@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include "ferry/session.h"
+#include "serve/ensemble.h"
+#include "serve/ensemble_steps.h"
 #include "serve/model_config.h"
 #include "serve/model_repository.h"
 #include "serve/scheduler.h"
@@ -82,6 +84,32 @@ class SessionRunner : public ModelRunner {
   std::unique_ptr<Session> session_;
 };
 
+// A "ferry_builtin" step: inputs/outputs arrive in config order, the step wants its own order.
+class BuiltinRunner : public ModelRunner {
+ public:
+  BuiltinRunner(std::unique_ptr<BuiltinStep> step, const ModelConfig& cfg) : step_(std::move(step)) {
+    for (const IoInfo& io : step_->inputs())
+      for (size_t k = 0; k < cfg.inputs.size(); ++k)
+        if (cfg.inputs[k].name == io.name) in_perm_.push_back(k);
+    for (const TensorConfig& t : cfg.outputs)
+      for (size_t k = 0; k < step_->outputs().size(); ++k)
+        if (step_->outputs()[k].name == t.name) out_perm_.push_back(k);
+  }
+  Expected<std::vector<Tensor>> run(const std::vector<Tensor>& inputs) override {
+    std::vector<Tensor> in;
+    for (size_t k : in_perm_) in.push_back(inputs[k]);
+    auto out = step_->run(in);
+    if (!out) return out.status();
+    std::vector<Tensor> res;
+    for (size_t k : out_perm_) res.push_back((*out)[k]);
+    return res;
+  }
+
+ private:
+  std::unique_ptr<BuiltinStep> step_;
+  std::vector<size_t> in_perm_, out_perm_;
+};
+
 struct ModelVersion {
   int64_t version = 0;
   std::string version_str;
@@ -119,12 +147,47 @@ struct ServerCore::Impl {
   void poll_once();
   Expected<std::shared_ptr<ModelVersion>> find(const std::string& name, const std::string& version) const;
   Status make_job(const ModelVersion& mv, InferRequest& req, Job& job) const;
+  void infer(InferRequest request, InferCallback done);
+  Expected<std::shared_ptr<ModelVersion>> build_special(const ModelConfig& base, std::shared_ptr<ModelVersion> mv);
 };
+
+// Ensembles and built-in steps: no model file, no Session.
+Expected<std::shared_ptr<ModelVersion>> ServerCore::Impl::build_special(const ModelConfig& base,
+                                                                       std::shared_ptr<ModelVersion> mv) {
+  std::filesystem::path dir = std::filesystem::path(options.repository) / base.name;
+  if (base.platform == "ensemble") {
+    auto order = validate_ensemble(base, (dir / "config.pbtxt").string(),
+                                   [this](const std::string& m) { return is_model_dir(options.repository, m); });
+    if (!order) return order.status();
+    mv->config = std::make_shared<const ModelConfig>(base);
+    mv->scheduler = make_ensemble_scheduler(mv->config, [this](InferRequest r, InferCallback cb) {
+      infer(std::move(r), std::move(cb));
+    });
+    return mv;
+  }
+  ModelConfig cfg = base;
+  std::vector<std::unique_ptr<ModelRunner>> runners;
+  for (int i = 0; i < std::max(1, cfg.instance_count); ++i) {
+    auto step = make_builtin_step(cfg, dir.string());
+    if (!step) return step.status().with_context((dir / "config.pbtxt").string());
+    if (i == 0) {
+      Status st = complete_model_config(cfg, (*step)->inputs(), (*step)->outputs());
+      if (!st.is_ok()) return st.with_context((dir / "config.pbtxt").string());
+    }
+    runners.push_back(std::make_unique<BuiltinRunner>(std::move(step).value(), cfg));
+  }
+  SchedulerOptions sched;
+  sched.max_queue_size = cfg.max_queue_size;
+  mv->config = std::make_shared<const ModelConfig>(std::move(cfg));
+  mv->scheduler = make_dynamic_batcher(sched, std::move(runners));
+  return mv;
+}
 
 Expected<std::shared_ptr<ModelVersion>> ServerCore::Impl::build_version(const ModelConfig& base, int64_t v) {
   auto mv = std::make_shared<ModelVersion>();
   mv->version = v;
   mv->version_str = std::to_string(v);
+  if (base.platform == "ensemble" || base.platform == "ferry_builtin") return build_special(base, mv);
   if (base.platform != "onnxruntime_onnx")
     return unsupported("model '" + base.name + "': platform '" + base.platform + "' is not served yet");
   std::string path = (std::filesystem::path(options.repository) / base.name / mv->version_str / base.default_model_filename).string();
@@ -491,8 +554,10 @@ std::string ServerCore::metrics_text() const {
   return out;
 }
 
-void ServerCore::infer(InferRequest request, InferCallback done) {
-  Impl& im = *impl_;
+void ServerCore::infer(InferRequest request, InferCallback done) { impl_->infer(std::move(request), std::move(done)); }
+
+void ServerCore::Impl::infer(InferRequest request, InferCallback done) {
+  Impl& im = *this;
   auto job = std::make_unique<Job>();
   job->received_ns = request.received_ns > 0 ? request.received_ns : now_ns();
   job->model_name = request.model_name;
