@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   ferry::cli::add_bench_command(app, &exit_code);
   ferry::cli::add_perf_command(app, &exit_code);
   ferry::cli::add_serve_command(app, &exit_code);
+  ferry::cli::add_quantize_command(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
