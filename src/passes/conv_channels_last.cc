@@ -108,9 +108,11 @@ class ConvChannelsLast : public Pass {
       for (auto& a : added) g.nodes.push_back(std::move(a));
       changed = true;
     }
-    // 2./3. push and cancel until nothing moves.
+    // 2./3. push and cancel until nothing moves; 4. a conv still fed by a to_nhwc Transpose reads the NCHW
+    // value itself (channels_last=2: oneDNN's reorder inside the conv beats a separate Transpose), then the
+    // orphaned Transposes go.
     for (int guard = 0; guard < 100000; ++guard) {
-      if (!push_once(g)) break;
+      if (!push_once(g) && !read_nchw_directly(g)) break;
       changed = true;
     }
     if (changed) {
@@ -126,6 +128,21 @@ class ConvChannelsLast : public Pass {
   void reserve(Graph& g, const std::string& name) {
     g.value_info[name] = {};
     reserved_.push_back(name);
+  }
+
+  bool read_nchw_directly(Graph& g) {
+    auto producers = build_producers(g);
+    for (Node& n : g.nodes) {
+      if (n.op_type != "FusedConv" || n.domain != "ferry" || n.attr_int("channels_last", 0) != 1) continue;
+      auto p = producers.find(n.inputs[0]);
+      if (p == producers.end()) continue;
+      const Node& t = g.nodes[static_cast<size_t>(p->second)];
+      if (!is_transpose(t, kToNhwc)) continue;
+      n.inputs[0] = t.inputs[0];
+      n.attrs["channels_last"].i = 2;
+      return true;
+    }
+    return false;
   }
 
   // One rewrite (the first found); false when none applies.

@@ -108,6 +108,16 @@ TEST(FusedConv, ChannelsLastIsTheTransposeOfNchw) {
     ASSERT_EQ(ya.size(), 1u);
     ASSERT_EQ(yb.size(), 1u);
     expect_near(yb[0], to_nhwc(ya[0]), 1e-6, 1e-6);
+    // channels_last=2: NCHW X, NHWC Z/Y (the first conv of a region), reference and oneDNN.
+    Node m2 = fused(c, "relu", {}, true, true, true);
+    m2.attrs["channels_last"] = attr_i(2);
+    std::vector<Tensor> in2 = in;
+    in2[3] = in_cl[3];
+    for (bool dnnl : {false, true}) {
+      auto yc = run_with_dnnl(m2, in2, dnnl);
+      ASSERT_EQ(yc.size(), 1u);
+      expect_near(yc[0], to_nhwc(ya[0]), 1e-4, 1e-5);
+    }
   }
 }
 

@@ -114,13 +114,13 @@ struct DnnlConv::Impl {
         pr[i] = (src_dims[i + 2] - 1) * strides[i] + ext - pl[i] - dst_dims[i + 2];
       }
     }
-    user_src_md = memory::desc(src_dims, memory::data_type::f32, plain);
+    user_src_md = memory::desc(src_dims, memory::data_type::f32, g.x_nchw ? Tag::nchw : plain);
     user_dst_md = memory::desc(dst_dims, memory::data_type::f32, plain);
     user_w_md = memory::desc(w_dims, memory::data_type::f32, w_tag);
     bias_md = memory::desc({m}, memory::data_type::f32, Tag::x);
     // channels_last: run on the caller's nhwc memory (no reorders); else let oneDNN pick (it picks nhwc/blocked).
     const Tag act_tag = g.channels_last ? Tag::nhwc : Tag::any;
-    memory::desc src_any(src_dims, memory::data_type::f32, act_tag);
+    memory::desc src_any(src_dims, memory::data_type::f32, g.x_nchw ? Tag::any : act_tag);
     memory::desc dst_any(dst_dims, memory::data_type::f32, act_tag);
     memory::desc w_any(w_dims, memory::data_type::f32, Tag::any);
     const auto pk = dnnl::prop_kind::forward_inference;

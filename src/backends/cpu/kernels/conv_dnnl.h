@@ -32,6 +32,7 @@ struct DnnlConvGeom {
   std::vector<int64_t> strides, dilations, pads_begin, pads_end;  // ONNX convention (dilation 1 = dense)
   bool has_bias = false;
   bool channels_last = false;  // X/Z/Y are [N, H, W, C] (2-D, non-transposed only); shapes above stay NCHW
+  bool x_nchw = false;         // with channels_last: X stays NCHW (oneDNN reorders it; the first conv of a net)
   bool has_sum = false;        // Y = conv + Z before the activation
   ConvAct act = ConvAct::kNone;
   float act_alpha = 0, act_beta = 0;  // leaky: alpha = slope; clip: [alpha, beta] = [min, max]

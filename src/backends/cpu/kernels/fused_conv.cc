@@ -88,11 +88,11 @@ struct FusedGeom {
   std::vector<int64_t> strides, dilations, pads_begin, pads_end;
 };
 
-Expected<FusedGeom> fused_geometry(KernelContext& ctx, bool cl) {
+Expected<FusedGeom> fused_geometry(KernelContext& ctx, bool cl, bool x_nchw_y_nhwc) {
   const Tensor& x = *ctx.input(0);
   const Tensor& w = *ctx.input(1);
   const int nsp = w.rank() - 2;
-  if (nsp < 1 || nsp > 3 || x.rank() != w.rank() || (cl && nsp != 2))
+  if (nsp < 1 || nsp > 3 || x.rank() != w.rank() || ((cl || x_nchw_y_nhwc) && nsp != 2))
     return ctx.error("X " + shape_to_string(x.shape()) + " and W " + shape_to_string(w.shape()) + " do not match");
   FusedGeom g;
   g.x = cl ? Shape{x.dim(0), x.dim(3), x.dim(1), x.dim(2)} : x.shape();
@@ -116,9 +116,9 @@ Expected<FusedGeom> fused_geometry(KernelContext& ctx, bool cl) {
 }
 
 // The oracle: direct convolution in double, then + Z, then the activation.
-void fused_conv_reference(const FusedGeom& g, bool cl, const ActSpec& act, const float* x, const float* w,
+void fused_conv_reference(const FusedGeom& g, bool x_cl, bool y_cl, const ActSpec& act, const float* x, const float* w,
                           const float* b, const float* z, float* y) {
-  const View xv = make_view(g.x, cl), yv = make_view(g.y, cl);
+  const View xv = make_view(g.x, x_cl), yv = make_view(g.y, y_cl);
   std::vector<int64_t> k(g.w.begin() + 2, g.w.end()), s = g.strides, dl = g.dilations, p = g.pads_begin;
   while (k.size() < 3) {
     k.insert(k.begin(), 1);
@@ -158,7 +158,7 @@ void fused_conv_reference(const FusedGeom& g, bool cl, const ActSpec& act, const
 
 class FusedConvKernel : public CpuKernel {
  public:
-  FusedConvKernel(ActSpec act, bool channels_last, bool use_dnnl) : act_(act), cl_(channels_last) {
+  FusedConvKernel(ActSpec act, int channels_last, bool use_dnnl) : act_(act), mode_(channels_last) {
     if (use_dnnl) dnnl_ = std::make_unique<DnnlConv>();
   }
 
@@ -170,7 +170,7 @@ class FusedConvKernel : public CpuKernel {
     if (x.dtype() != DType::kFloat || w.dtype() != DType::kFloat || (b && b->dtype() != DType::kFloat) ||
         (z && z->dtype() != DType::kFloat))
       return ctx.error("inputs must be float32");
-    FERRY_ASSIGN_OR_RETURN(FusedGeom g, fused_geometry(ctx, cl_));
+    FERRY_ASSIGN_OR_RETURN(FusedGeom g, fused_geometry(ctx, mode_ == 1, mode_ == 2));
     if (b && b->numel() != g.y[1]) return ctx.error("bias has " + std::to_string(b->numel()) + " elements");
     FERRY_ASSIGN_OR_RETURN(Tensor * y, ctx.output(0));
     if (y->numel() != shape_numel(g.y)) return internal_error("node " + ctx.node().display_name() + ": bad Y shape");
@@ -179,17 +179,17 @@ class FusedConvKernel : public CpuKernel {
     if (y->numel() == 0) return Status::ok();
     if (dnnl_ && x.numel() > 0) {
       DnnlConvGeom dg{false, g.group, g.x, g.w, g.y, g.strides, g.dilations, g.pads_begin, g.pads_end,
-                      b != nullptr, cl_, z != nullptr, act_.act, act_.alpha, act_.beta};
+                      b != nullptr, mode_ != 0, mode_ == 2, z != nullptr, act_.act, act_.alpha, act_.beta};
       if (dnnl_->run(dg, x, w, b, *y, ctx.pool().threads(), z)) return Status::ok();
     }
-    fused_conv_reference(g, cl_, act_, x.data<float>(), w.data<float>(), b ? b->data<float>() : nullptr,
+    fused_conv_reference(g, mode_ == 1, mode_ != 0, act_, x.data<float>(), w.data<float>(), b ? b->data<float>() : nullptr,
                          z ? z->data<float>() : nullptr, y->data<float>());
     return Status::ok();
   }
 
  private:
   ActSpec act_;
-  bool cl_;
+  int mode_;  // channels_last attribute: 0 NCHW, 1 NHWC, 2 NCHW in / NHWC out
   std::unique_ptr<DnnlConv> dnnl_;
 };
 
@@ -198,7 +198,7 @@ class FusedConvKernel : public CpuKernel {
 void register_fused_conv_kernels(KernelRegistry& r) {
   r.add("ferry", "FusedConv", [](const Node& n) -> Expected<std::unique_ptr<CpuKernel>> {
     FERRY_ASSIGN_OR_RETURN(ActSpec act, parse_act(n));
-    return std::unique_ptr<CpuKernel>(new FusedConvKernel(act, n.attr_int("channels_last", 0) != 0, dnnl_enabled()));
+    return std::unique_ptr<CpuKernel>(new FusedConvKernel(act, static_cast<int>(n.attr_int("channels_last", 0)), dnnl_enabled()));
   });
 }
 
