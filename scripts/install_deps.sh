@@ -15,6 +15,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev          # tests and benchmarks
   clang libclang-rt-14-dev                            # libFuzzer + sanitizers
   python3-onnx python3-numpy                          # conformance checker, fixtures
+  python3-sklearn                                     # scripts/digits_accuracy.py (bundled digits dataset)
   nodejs npm                                          # ONNX Runtime peer (onnxruntime-node)
   locales
   zlib1g libjpeg62-turbo libopenjp2-7 libwebp7             # ImageDecoder codecs (loaded with dlopen)
