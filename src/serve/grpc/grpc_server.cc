@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <list>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -227,26 +228,46 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
 
   // Waits for the detached load/unload threads (called after the gRPC server stopped).
   void join_workers() {
-    std::vector<std::thread> t;
+    std::list<Worker> w;
     {
       std::lock_guard<std::mutex> l(mu_);
-      t.swap(workers_);
+      w.swap(workers_);
     }
-    for (auto& w : t) w.join();
+    for (Worker& x : w) x.thread.join();
   }
 
  private:
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+
+  // Runs a blocking core call on its own thread and finishes the RPC from there. Threads that already finished
+  // are joined on the next call, so the list stays as long as the number of loads/unloads in progress.
   template <typename Fn>
   ServerUnaryReactor* run_detached(CallbackServerContext* ctx, Fn fn) {
     ServerUnaryReactor* reactor = ctx->DefaultReactor();
     std::lock_guard<std::mutex> l(mu_);
-    workers_.emplace_back([reactor, fn] { reactor->Finish(to_grpc_status(fn())); });
+    for (auto it = workers_.begin(); it != workers_.end();) {
+      if (it->done->load()) {
+        it->thread.join();
+        it = workers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    workers_.push_back({std::thread([reactor, fn, done] {
+                          reactor->Finish(to_grpc_status(fn()));
+                          done->store(true);
+                        }),
+                        done});
     return reactor;
   }
 
   ServerCore& core_;
   std::mutex mu_;
-  std::vector<std::thread> workers_;  // load/unload requests are rare: one short-lived thread each
+  std::list<Worker> workers_;  // one short-lived thread per load/unload request
 };
 
 }  // namespace
