@@ -191,6 +191,11 @@ bool DnnlConv::run(const DnnlConvGeom& g, const Tensor& x, const Tensor& w, cons
   if (x.dtype() != DType::kFloat || w.dtype() != DType::kFloat || (bias && bias->dtype() != DType::kFloat))
     return false;
   try {
+    // oneDNN sizes a primitive's OpenMP team when the primitive is created (from omp_get_max_threads() of this
+    // thread), so the session's thread count must be in place before build(): a primitive built under the
+    // default (all cores) forks that many threads on every run even at --threads 1, and the idle OpenMP worker
+    // then spins against the main thread (measured: mobilenet_v2 at 1 thread 151 ms -> 48 ms on a busy box).
+    dnnl_set_threads(threads);
     if (!s.built || !(s.geom == g)) {
       if (s.failed && s.geom == g) return false;
       s.geom = g;

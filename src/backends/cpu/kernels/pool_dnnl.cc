@@ -77,6 +77,7 @@ bool DnnlPool::run(const DnnlPoolGeom& g, const Tensor& x, Tensor& y, int thread
   std::lock_guard<std::mutex> lock(s.mu);
   if (x.dtype() != DType::kFloat) return false;
   try {
+    dnnl_set_threads(threads);  // before build(): oneDNN fixes a primitive's team size at creation (conv_dnnl.cc)
     if (!s.built || !(s.geom == g)) {
       if (s.failed && s.geom == g) return false;
       s.geom = g;
