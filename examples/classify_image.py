@@ -4,6 +4,8 @@
   ferry serve --model-repository examples/model_repository --http-port 8000 &
   python3 examples/classify_image.py picture.png            # PNG (8-bit RGB/RGBA/gray) or binary PPM
   python3 examples/classify_image.py --url localhost:8000 --model demo_cnn picture.ppm
+  python3 examples/classify_image.py --ensemble classify picture.jpg   # raw bytes in, decoded/resized/normalized
+                                                                     # and top-5'd by the server (ensemble)
 
 Decodes the image, resizes it to 32x32 (nearest), scales to [0,1] and normalizes with ImageNet mean/std, sends it
 as a binary tensor (KServe binary tensor extension) and prints the top-5 classes with the labels from the model
@@ -72,14 +74,35 @@ def preprocess(img, size=32):
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
 
+def classify_on_server(a, data):
+    """Sends the encoded file as one BYTES element to the ensemble; the server does decode -> resize/crop ->
+    normalize -> demo_cnn -> top-5 with labels."""
+    head = json.dumps({"inputs": [{"name": "IMAGE", "datatype": "BYTES", "shape": [1],
+                                   "parameters": {"binary_data_size": len(data) + 4}}]}).encode()
+    host, port = a.url.split(":")
+    c = http.client.HTTPConnection(host, int(port), timeout=30)
+    c.request("POST", f"/v2/models/{a.ensemble}/infer", head + struct.pack("<I", len(data)) + data,
+              {"Inference-Header-Content-Length": str(len(head)), "Content-Type": "application/octet-stream"})
+    r = c.getresponse()
+    body = r.read()
+    if r.status != 200:
+        raise SystemExit(f"HTTP {r.status}: {body.decode(errors='replace')}")
+    outs = {o["name"]: o["data"] for o in json.loads(body)["outputs"]}
+    for label, score in zip(outs["CLASSES"], outs["SCORES"]):
+        print(f"{score:.4f}  {label}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("image")
     ap.add_argument("--url", default="localhost:8000")
     ap.add_argument("--model", default="demo_cnn")
     ap.add_argument("--labels", default=os.path.join(os.path.dirname(__file__), "model_repository/demo_cnn/labels.txt"))
+    ap.add_argument("--ensemble", help="send the raw file to this ensemble (e.g. classify) instead of preprocessing here")
     a = ap.parse_args()
     data = open(a.image, "rb").read()
+    if a.ensemble:
+        return classify_on_server(a, data)
     img = read_png(data) if data[:4] == b"\x89PNG" else read_ppm(data)
     x = preprocess(img)
     head = json.dumps({"inputs": [{"name": "image", "datatype": "FP32", "shape": list(x.shape),

@@ -38,7 +38,8 @@ class BuiltinStep {
   virtual ~BuiltinStep() = default;
   virtual const std::vector<IoInfo>& inputs() const = 0;
   virtual const std::vector<IoInfo>& outputs() const = 0;
-  // Inputs and outputs in the order of inputs()/outputs(). Errors name the step's model.
+  // Inputs and outputs in the order of inputs()/outputs(). Errors start with the step kind ("image_decode: ...");
+  // the scheduler adds the model, the ensemble the step.
   virtual Expected<std::vector<Tensor>> run(const std::vector<Tensor>& inputs) = 0;
 };
 

@@ -203,7 +203,7 @@ Expected<std::unique_ptr<BuiltinStep>> make_builtin_step(const ModelConfig& cfg,
   auto image = make_image_step(cfg, step);
   if (!image) return image.status();
   if (*image) return image;
-  if (step == "softmax") return std::unique_ptr<BuiltinStep>(new SoftmaxStep(who));
+  if (step == "softmax") return std::unique_ptr<BuiltinStep>(new SoftmaxStep(step));
   if (step == "topk") {
     int64_t k = 5;
     if (auto s = param(cfg, "k"); !s.empty()) FERRY_RETURN_IF_ERROR(parse_int(s, cfg, "k", 1, 1 << 20, &k));
@@ -215,7 +215,7 @@ Expected<std::unique_ptr<BuiltinStep>> make_builtin_step(const ModelConfig& cfg,
     }
     std::string sm = param(cfg, "softmax");
     if (!sm.empty() && sm != "true" && sm != "false") return invalid_argument(who + ": parameters.softmax must be true or false");
-    return std::unique_ptr<BuiltinStep>(new TopkStep(who, k, sm == "true", std::move(labels)));
+    return std::unique_ptr<BuiltinStep>(new TopkStep(step, k, sm == "true", std::move(labels)));
   }
   if (step == "nms") {
     float iou = 0.5f, score = 0.f;
@@ -225,7 +225,7 @@ Expected<std::unique_ptr<BuiltinStep>> make_builtin_step(const ModelConfig& cfg,
     if (auto s = param(cfg, "max_detections"); !s.empty()) FERRY_RETURN_IF_ERROR(parse_int(s, cfg, "max_detections", 1, 1 << 20, &max_det));
     std::string fmt = param(cfg, "box_format");
     if (!fmt.empty() && fmt != "xyxy" && fmt != "cxcywh") return invalid_argument(who + ": parameters.box_format must be xyxy or cxcywh");
-    return std::unique_ptr<BuiltinStep>(new NmsStep(who, iou, score, max_det, fmt == "cxcywh"));
+    return std::unique_ptr<BuiltinStep>(new NmsStep(step, iou, score, max_det, fmt == "cxcywh"));
   }
   return invalid_argument(who + ": unknown built-in step '" + step +
                           "' (image_decode, image_resize, image_normalize, softmax, topk, nms)");

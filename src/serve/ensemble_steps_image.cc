@@ -79,7 +79,7 @@ class DecodeStep : public SimpleStep {
     if (t.numel() != 1) return invalid_argument(model_ + ": BYTES must hold one encoded image, got " + shape_to_string(t.shape()));
     const std::string& bytes = t.data<std::string>()[0];
     auto img = decode_image(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-    if (!img) return img.status().with_context(model_ + ": image_decode");
+    if (!img) return img.status().with_context(model_);
     if (img->height <= 0 || img->width <= 0) return invalid_argument(model_ + ": empty image");
     Tensor out = Tensor::empty(DType::kUInt8, {img->height, img->width, 3});
     uint8_t* dst = out.data<uint8_t>();
@@ -165,7 +165,7 @@ class NormalizeStep : public SimpleStep {
 
 Expected<std::unique_ptr<BuiltinStep>> make_image_step(const ModelConfig& cfg, const std::string& step) {
   const std::string who = "step model '" + cfg.name + "'";
-  if (step == "image_decode") return std::unique_ptr<BuiltinStep>(new DecodeStep(who));
+  if (step == "image_decode") return std::unique_ptr<BuiltinStep>(new DecodeStep(step));
   if (step == "image_resize") {
     int64_t short_side = 0, rh = 0, rw = 0, ch = 0, cw = 0;
     if (auto s = param(cfg, "size"); !s.empty()) {
@@ -176,7 +176,7 @@ Expected<std::unique_ptr<BuiltinStep>> make_image_step(const ModelConfig& cfg, c
       }
     }
     if (auto s = param(cfg, "crop"); !s.empty()) FERRY_RETURN_IF_ERROR(parse_hw(s, cfg, "crop", &ch, &cw));
-    return std::unique_ptr<BuiltinStep>(new ResizeStep(who, short_side, rh, rw, ch, cw));
+    return std::unique_ptr<BuiltinStep>(new ResizeStep(step, short_side, rh, rw, ch, cw));
   }
   if (step == "image_normalize") {
     std::vector<float> mean, sd;
@@ -191,7 +191,7 @@ Expected<std::unique_ptr<BuiltinStep>> make_image_step(const ModelConfig& cfg, c
     if (layout.empty()) layout = "NCHW";
     if (layout != "NCHW" && layout != "NHWC" && layout != "CHW" && layout != "HWC")
       return invalid_argument(who + ": parameters.layout '" + layout + "' (NCHW, NHWC, CHW or HWC)");
-    return std::unique_ptr<BuiltinStep>(new NormalizeStep(who, mean, sd, scale[0], layout));
+    return std::unique_ptr<BuiltinStep>(new NormalizeStep(step, mean, sd, scale[0], layout));
   }
   return std::unique_ptr<BuiltinStep>();
 }
