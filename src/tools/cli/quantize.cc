@@ -115,8 +115,10 @@ Status analyze(const QuantizeArgs& a, const Model& model, const std::map<std::st
     budget.min_cosine = a.budget_cosine > -2 ? a.budget_cosine : -2;
     FERRY_ASSIGN_OR_RETURN(auto fb, quant::fallback_until_budget(model, ranges, batches, reference, opt, sens, budget,
                                                                  progress_bar(a.quiet)));
-    std::cout << "accuracy budget (SNR >= " << fmt(budget.min_snr_db, 2) << " dB, cosine >= "
-              << fmt(budget.min_cosine, 6) << "): full INT8 SNR " << fmt(fb.before.snr_db, 2) << " dB cosine "
+    std::string want;
+    if (a.budget_snr > -1) want += "SNR >= " + fmt(budget.min_snr_db, 2) + " dB";
+    if (a.budget_cosine > -2) want += std::string(want.empty() ? "" : ", ") + "cosine >= " + fmt(budget.min_cosine, 6);
+    std::cout << "accuracy budget (" << want << "): full INT8 SNR " << fmt(fb.before.snr_db, 2) << " dB cosine "
               << fmt(fb.before.cosine, 6) << "; ";
     if (fb.kept_float.empty()) std::cout << "met with every layer quantized\n";
     else {
