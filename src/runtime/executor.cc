@@ -170,6 +170,8 @@ struct CompiledGraph::Recording {
   std::vector<std::pair<int, int>> where;  // per item: (step, output)
   std::vector<int> item_of_slot;           // slot -> item, -1 for inputs/constants/absent
   std::map<uintptr_t, std::pair<uintptr_t, int>> ranges;  // storage start -> (end, item; -1 = not produced here)
+  std::vector<int> live;            // per root item with a range: its values (itself, views) the frame still holds
+  std::vector<uintptr_t> start_of;  // per root item with a range: where its storage starts
 
   // The item (or -1 for external storage) whose storage contains [p, p+n); -2 when none does.
   int owner_of(const void* p, size_t n) const {
@@ -183,6 +185,16 @@ struct CompiledGraph::Recording {
     if (n == 0) return;
     uintptr_t a = reinterpret_cast<uintptr_t>(p);
     ranges[a] = {a + n, item};
+  }
+  // The frame let go of `slot`: once a root and all its views are gone its bytes may be reused by the allocator,
+  // so its range is forgotten (else a new buffer there would look like a view of a dead value).
+  void released(int slot) {
+    int item = item_of_slot[static_cast<size_t>(slot)];
+    if (item < 0) return;
+    size_t root = static_cast<size_t>(root_of(item));
+    if (live[root] <= 0 || --live[root] > 0) return;
+    auto it = ranges.find(start_of[root]);
+    if (it != ranges.end() && it->second.second == static_cast<int>(root)) ranges.erase(it);
   }
   int root_of(int item) const {
     while (item >= 0 && items[static_cast<size_t>(item)].alias_of >= 0) item = items[static_cast<size_t>(item)].alias_of;
@@ -396,9 +408,10 @@ Expected<std::vector<Tensor>> CompiledGraph::run_frame(Frame& frame, ThreadPool&
     if (rec) record_step(*rec, k, outs, in_ptrs, allocated);
     for (size_t i = 0; i < outs.size(); ++i)
       if (step.outputs[i] >= 0) frame.values[static_cast<size_t>(step.outputs[i])] = std::move(outs[i]);
-    // A recording run keeps every value to the end, so no address is reused and views are told apart.
-    if (!rec)
-      for (int s : step.release) frame.values[static_cast<size_t>(s)] = Tensor();
+    for (int s : step.release) {
+      if (rec) rec->released(s);  // before the bytes can be reused
+      frame.values[static_cast<size_t>(s)] = Tensor();
+    }
     if (observer) (*observer)(node, start, now_ns());
   }
   std::vector<Tensor> result;
@@ -433,12 +446,19 @@ void CompiledGraph::record_step(Recording& rec, size_t k, const std::vector<Tens
       int owner = t.raw_data() == allocated[i] ? -2 : rec.owner_of(t.raw_data(), item.bytes);
       if (owner >= 0) {
         item.alias_of = owner;
+        ++rec.live[static_cast<size_t>(rec.root_of(owner))];
       } else if (owner == -2) {
         item.arena_ok = t.raw_data() == allocated[i];
         rec.add_range(t.raw_data(), item.bytes, index);
+        rec.live.push_back(1);
+        rec.start_of.push_back(reinterpret_cast<uintptr_t>(t.raw_data()));
       } else {
         item.bytes = 0;  // a view of an input or initializer: not ours to place
       }
+    }
+    if (rec.live.size() == rec.items.size()) {  // not a root with a range
+      rec.live.push_back(0);
+      rec.start_of.push_back(0);
     }
     rec.items.push_back(item);
     rec.where.emplace_back(static_cast<int>(k), static_cast<int>(i));
