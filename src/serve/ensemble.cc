@@ -158,10 +158,18 @@ class EnsembleScheduler : public Scheduler {
         ready.emplace_back(i, std::move(r));
       }
     }
+    if (ready.empty()) return;
+    // A step rejected inline can finish the whole request (and release it) while later steps are still being
+    // launched: hold an extra reference so stop() cannot return (and destroy this scheduler) meanwhile.
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++inflight_;
+    }
     for (auto& [i, req] : ready) {
       size_t step = i;
       infer_(std::move(req), [this, run, step](InferResponse&& res) { on_step_done(run, step, std::move(res)); });
     }
+    release();
   }
 
   void on_step_done(const std::shared_ptr<Run>& run, size_t step, InferResponse&& res) {

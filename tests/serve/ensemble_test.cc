@@ -12,6 +12,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "serve/ensemble.h"
@@ -391,6 +393,62 @@ ensemble_scheduling { step [ { model_name: "ghost" input_map { key: "X" value: "
   http.stop_accepting();
   (*core)->shutdown(5000);
   http.stop(1000);
+  fs::remove_all(repo);
+}
+
+
+TEST(Ensemble, ParallelBranchesUnderConcurrency) {
+  fs::path repo = fs::temp_directory_path() / ("ferry_ensemble_dag_" + std::to_string(::getpid()));
+  fs::remove_all(repo);
+  write(repo / "sm" / "config.pbtxt", R"(platform: "ferry_builtin"
+input [ { name: "LOGITS" data_type: TYPE_FP32 dims: [ 4 ] } ] output [ { name: "PROBS" data_type: TYPE_FP32 dims: [ 4 ] } ]
+instance_group [ { count: 2 } ]
+parameters { key: "step" value { string_value: "softmax" } })");
+  write(repo / "top2" / "config.pbtxt", R"(platform: "ferry_builtin"
+input [ { name: "SCORES" data_type: TYPE_FP32 dims: [ 4 ] } ]
+output [ { name: "INDICES" data_type: TYPE_INT64 dims: [ 2 ] }, { name: "VALUES" data_type: TYPE_FP32 dims: [ 2 ] } ]
+parameters { key: "step" value { string_value: "topk" } } parameters { key: "k" value { string_value: "2" } })");
+  // IN -> sm -> P -> top2 -> (I1, V1);  IN -> top2 -> I2 (a branch parallel to sm).
+  write(repo / "dag" / "config.pbtxt", R"(platform: "ensemble"
+input [ { name: "IN" data_type: TYPE_FP32 dims: [ 4 ] } ]
+output [ { name: "I1" data_type: TYPE_INT64 dims: [ 2 ] }, { name: "V1" data_type: TYPE_FP32 dims: [ 2 ] },
+         { name: "I2" data_type: TYPE_INT64 dims: [ 2 ] } ]
+ensemble_scheduling { step [
+  { model_name: "top2" input_map { key: "SCORES" value: "P" } output_map { key: "INDICES" value: "I1" } output_map { key: "VALUES" value: "V1" } },
+  { model_name: "sm" input_map { key: "LOGITS" value: "IN" } output_map { key: "PROBS" value: "P" } },
+  { model_name: "top2" input_map { key: "SCORES" value: "IN" } output_map { key: "INDICES" value: "I2" } } ] })");
+  ServerOptions opts;
+  opts.repository = repo.string();
+  auto core = ServerCore::create(opts);
+  ASSERT_TRUE(core) << core.status().to_string();
+  ASSERT_TRUE((*core)->ready());
+  std::vector<std::future<InferResponse>> fs;
+  for (int i = 0; i < 64; ++i) {
+    InferRequest r;
+    r.model_name = "dag";
+    float b = static_cast<float>(i % 4);
+    r.inputs.push_back({"IN", Tensor::from_vector<float>(DType::kFloat, {4}, {0.f, 1.f, 2.f, b + 0.5f})});
+    r.outputs = {"V1", "I1", "I2"};
+    fs.push_back((*core)->infer(std::move(r)));
+  }
+  for (int i = 0; i < 64; ++i) {
+    InferResponse res = fs[static_cast<size_t>(i)].get();
+    ASSERT_TRUE(res.status.is_ok()) << res.status.to_string();
+    ASSERT_EQ(res.outputs.size(), 3u);
+    EXPECT_EQ(res.outputs[0].name, "V1");
+    int64_t top = i % 4 >= 2 ? 3 : 2;  // 2.5 and 3.5 beat 2
+    EXPECT_EQ(res.outputs[1].tensor.data<int64_t>()[0], top) << i;
+    EXPECT_EQ(res.outputs[2].tensor.data<int64_t>()[0], top) << i;
+    float e = std::exp(0.f) + std::exp(1.f) + std::exp(2.f) + std::exp(static_cast<float>(i % 4) + 0.5f);
+    EXPECT_NEAR(res.outputs[0].tensor.data<float>()[0], std::exp(top == 3 ? static_cast<float>(i % 4) + 0.5f : 2.f) / e, 1e-5);
+  }
+  // A wrong input shape is rejected by the ensemble's own config, before any step runs.
+  InferRequest bad;
+  bad.model_name = "dag";
+  bad.inputs.push_back({"IN", Tensor::from_vector<float>(DType::kFloat, {3}, {1, 2, 3})});
+  InferResponse br = (*core)->infer(std::move(bad)).get();
+  EXPECT_EQ(br.status.code(), StatusCode::kInvalidArgument);
+  (*core)->shutdown(5000);
   fs::remove_all(repo);
 }
 
