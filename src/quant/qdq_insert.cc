@@ -161,7 +161,7 @@ Expected<QdqReport> insert_qdq(Model& model, const std::map<std::string, Range>&
       if (i == 1 && has_weight) {
         FERRY_ASSIGN_OR_RETURN(std::string dq, quantize_weight_input(w, axis));
         n.inputs[1] = dq;
-      } else if (!g.initializers.count(n.inputs[i])) {
+      } else if (!g.initializers.count(n.inputs[i]) && !(i == 1 && n.op_type == "Conv")) {  // computed weights stay float
         FERRY_ASSIGN_OR_RETURN(std::string dq, quantize_activation(n.inputs[i]));
         n.inputs[i] = dq;
       }
