@@ -1,7 +1,10 @@
 #include "passes/graph_edit.h"
 
 #include <algorithm>
+#include <cmath>
 #include <unordered_set>
+
+#include "ops/op_registry.h"
 
 namespace ferry {
 
@@ -81,6 +84,100 @@ void drop_unused_initializers(Graph& g) {
       ++it;
     }
   }
+}
+
+bool read_by_subgraph(const Graph& g, const std::string& value) {
+  for (const Node& n : g.nodes) {
+    std::vector<std::string> refs;
+    collect_subgraph_refs(n, refs);
+    if (std::find(refs.begin(), refs.end(), value) != refs.end()) return true;
+  }
+  return false;
+}
+
+void add_initializer(Graph& g, const std::string& name, Tensor t) {
+  g.value_info[name] = {t.dtype(), SymShape::from_shape(t.shape())};
+  g.initializers[name] = std::move(t);
+}
+
+void erase_node(Graph& g, size_t node_index) {
+  std::vector<bool> dead(g.nodes.size(), false);
+  dead[node_index] = true;
+  erase_nodes(g, dead);
+}
+
+bool bypass_node(Graph& g, size_t node_index, const std::string& in, const std::string& out) {
+  if (in.empty() || out.empty() || read_by_subgraph(g, out)) return false;
+  if (!is_graph_output(g, out)) {
+    replace_uses(g, out, in);
+    erase_node(g, node_index);
+    return true;
+  }
+  // `out` must keep its name: make the producer of `in` write `out` directly.
+  if (is_graph_output(g, in) || read_by_subgraph(g, in) || g.initializers.count(in)) return false;
+  auto producers = build_producers(g);
+  auto p = producers.find(in);
+  if (p == producers.end()) return false;
+  for (auto& o : g.nodes[static_cast<size_t>(p->second)].outputs)
+    if (o == in) o = out;
+  replace_uses(g, in, out);
+  erase_node(g, node_index);
+  return true;
+}
+
+std::optional<std::vector<int64_t>> constant_ints(const Graph& g, const std::string& name) {
+  const Tensor* t = initializer_of(g, name);
+  if (!t || (t->dtype() != DType::kInt64 && t->dtype() != DType::kInt32)) return std::nullopt;
+  return tensor_to_int64s(*t);
+}
+
+bool same_static_shape(const SymShape& a, const SymShape& b) {
+  if (!a.rank_known || !b.rank_known || a.dims.size() != b.dims.size()) return false;
+  for (size_t i = 0; i < a.dims.size(); ++i) {
+    const Dim &x = a.dims[i], &y = b.dims[i];
+    if (x.known() || y.known()) {
+      if (x.value != y.value) return false;
+    } else if (x.symbol.empty() || x.symbol != y.symbol) {
+      return false;
+    }
+  }
+  return true;
+}
+
+int use_count(const Graph& g, const std::string& value) {
+  auto consumers = build_consumers(g);
+  auto it = consumers.find(value);
+  int n = it == consumers.end() ? 0 : static_cast<int>(it->second.size());
+  return n + (is_graph_output(g, value) ? 1 : 0);
+}
+
+int fusable_producer(const Graph& g, const std::string& value) {
+  if (value.empty() || use_count(g, value) != 1 || read_by_subgraph(g, value)) return -1;
+  auto producers = build_producers(g);
+  auto p = producers.find(value);
+  return p == producers.end() ? -1 : p->second;
+}
+
+std::optional<BatchNormFold> batchnorm_fold(const Graph& g, const Node& bn, int64_t channels) {
+  if (bn.op_type != "BatchNormalization" || !bn.domain.empty() || bn.inputs.size() != 5) return std::nullopt;
+  if (bn.attr_int("training_mode", 0) != 0 || bn.attr_int("is_test", 1) == 0) return std::nullopt;
+  for (size_t k = 1; k < bn.outputs.size(); ++k)
+    if (!bn.outputs[k].empty() && use_count(g, bn.outputs[k]) > 0) return std::nullopt;
+  const Tensor* p[4];
+  for (int k = 0; k < 4; ++k) {
+    p[k] = initializer_of(g, bn.inputs[static_cast<size_t>(k) + 1]);
+    if (!p[k] || p[k]->dtype() != DType::kFloat || p[k]->numel() != channels) return std::nullopt;
+  }
+  const double eps = bn.attr_float("epsilon", 1e-5f);
+  BatchNormFold f;
+  for (int64_t c = 0; c < channels; ++c) {
+    double var = p[3]->data<float>()[c];
+    if (var + eps <= 0) return std::nullopt;
+    double s = p[0]->data<float>()[c] / std::sqrt(var + eps);
+    f.scale.push_back(s);
+    f.shift.push_back(p[1]->data<float>()[c] - p[2]->data<float>()[c] * s);
+  }
+  return f;
 }
 
 }  // namespace ferry

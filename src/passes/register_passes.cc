@@ -1,10 +1,32 @@
-// register_passes.cc — the one list of optimization passes per level, in the order they run.
+// register_passes.cc — the one list of optimization passes per level, in the order they run. The PassManager
+// repeats the whole list until nothing changes, so order only matters for speed: folding first (it types the
+// graph for the shape-based rules), dead code last (it sweeps what the rewrites disconnected).
 #include "passes/pass.h"
+#include "passes/passes.h"
+#include "passes/conv_fusions.h"
+#include "passes/fuse_transformer.h"
 
 namespace ferry {
 
 void add_passes_for_level(PassManager& pm, OptLevel level) {
   if (level == OptLevel::kNone) return;
+  pm.add(make_fold_constants());
+  pm.add(make_fold_shapes());
+  pm.add(make_eliminate_identity());
+  if (level >= OptLevel::kExtended) {
+    pm.add(make_transpose_cancel());
+    pm.add(make_fuse_conv_bn());
+    pm.add(make_fuse_convtranspose_bn());
+    pm.add(make_fuse_matmul_add());
+  }
+  if (level >= OptLevel::kAll) {
+    // ferry-only fusions (domain "ferry") are added here by their owners; their output runs in ferry only.
+    add_transformer_fusions(pm);  // fuse_transformer.h: GELU, LayerNorm, MatMul+bias(+act), attention
+    pm.add(make_fuse_conv_add());         // before the activation: Conv + Add + Relu -> act(conv + z)
+    pm.add(make_fuse_conv_activation());
+    pm.add(make_conv_channels_last());    // after the fusions, so the fused convs move to NHWC as a whole
+  }
+  pm.add(make_eliminate_dead_code());
 }
 
 }  // namespace ferry

@@ -17,6 +17,7 @@ int report_error(const std::string& command, const Status& s);
 
 void add_run_command(CLI::App& app, int* exit_code);
 void add_inspect_command(CLI::App& app, int* exit_code);
+void add_optimize_command(CLI::App& app, int* exit_code);
 void add_bench_command(CLI::App& app, int* exit_code);
 void add_perf_command(CLI::App& app, int* exit_code);
 void add_serve_command(CLI::App& app, int* exit_code);

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   ferry::cli::add_run_command(app, &exit_code);
   ferry::cli::add_inspect_command(app, &exit_code);
+  ferry::cli::add_optimize_command(app, &exit_code);
   ferry::cli::add_bench_command(app, &exit_code);
   ferry::cli::add_perf_command(app, &exit_code);
   ferry::cli::add_serve_command(app, &exit_code);
