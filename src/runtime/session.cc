@@ -1,8 +1,10 @@
 #include "ferry/session.h"
 
+#include <algorithm>
 #include <new>
 
 #include "ir/onnx_import.h"
+#include "passes/pass.h"
 #include "runtime/executor.h"
 #include "runtime/shape_inference.h"
 
@@ -51,6 +53,12 @@ Expected<std::unique_ptr<Session::Impl>> build(Model model, const SessionOptions
   for (const auto& in : g.inputs) impl->inputs.push_back(io_info(g, in));
   FERRY_RETURN_IF_ERROR(g.topo_sort());
   FERRY_RETURN_IF_ERROR(g.verify());
+  if (options.opt_level > 0) {
+    PassManager pm;
+    add_passes_for_level(pm, static_cast<OptLevel>(std::min(options.opt_level, 3)));
+    auto optimized = pm.run(impl->model);
+    if (!optimized) return optimized.status();
+  }
   auto report = infer_graph_types(g, {});
   if (!report) return report.status();
   for (const auto& out : g.outputs) impl->outputs.push_back(io_info(g, out));

@@ -6,6 +6,7 @@
 
 #include "ferry/session.h"
 #include "ir/onnx_import.h"
+#include "passes/pass.h"
 #include "tools/cli/cli.h"
 #include "tools/cli/random_inputs.h"
 
@@ -18,6 +19,7 @@ struct RunArgs {
   std::vector<std::string> input_files;
   std::string output_dir = ".";
   int threads = 0;
+  std::string opt_level = "extended";
   uint64_t seed = 0;
   std::vector<std::string> shapes;
   bool quiet = false;
@@ -60,6 +62,9 @@ Expected<std::vector<Tensor>> bind_inputs(const Session& session, const std::vec
 Status run_command(const RunArgs& a) {
   SessionOptions opts;
   opts.threads = a.threads;
+  auto level = parse_opt_level(a.opt_level);
+  if (!level) return level.status();
+  opts.opt_level = static_cast<int>(*level);
   auto t0 = std::chrono::steady_clock::now();
   auto session = Session::load(a.model, opts);
   if (!session) return session.status();
@@ -117,6 +122,8 @@ void add_run_command(CLI::App& app, int* exit_code) {
   cmd->add_option("inputs", args->input_files, "input TensorProto files, in graph-input order (or matched by name)");
   cmd->add_option("-o,--output-dir", args->output_dir, "where output_<i>.pb are written")->capture_default_str();
   cmd->add_option("-t,--threads", args->threads, "intra-op threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--opt-level", args->opt_level, "graph optimizations: none, basic, extended, all (or 0-3)")
+      ->capture_default_str();
   cmd->add_option("--seed", args->seed, "seed of the random inputs")->capture_default_str();
   cmd->add_option("--shape", args->shapes, "input shape for random inputs, name:d1xd2x... (repeatable)");
   cmd->add_flag("-q,--quiet", args->quiet, "print nothing on success");
