@@ -1,6 +1,8 @@
 // gemm.cc — float32 GEMM: oneDNN fast path plus the reference loop.
 #include "backends/cpu/kernels/gemm.h"
 
+#include "backends/cpu/kernels/dnnl_util.h"
+
 #include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
@@ -42,6 +44,9 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
   if (beta == 0.f) {
     for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.f);
   }
+  // oneDNN runs sgemm in an OpenMP team: bound it by the session's threads (1 when called without a pool, e.g.
+  // from inside a parallel_for chunk), otherwise it spawns one thread per core beside our pool.
+  dnnl_set_threads(pool ? pool->threads() : 1);
   // oneDNN checks lda >= max(1, cols) of the stored matrix; our callers always pass valid strides.
   dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   if (st != dnnl_success) sgemm_reference(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pool);
