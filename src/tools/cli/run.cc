@@ -19,7 +19,7 @@ struct RunArgs {
   std::vector<std::string> input_files;
   std::string output_dir = ".";
   int threads = 0;
-  std::string opt_level = "extended";
+  std::string opt_level = "all";
   uint64_t seed = 0;
   std::vector<std::string> shapes;
   bool quiet = false;
