@@ -80,19 +80,23 @@ class FusedMatMulKernel : public CpuKernel {
   struct Prim {
     dnnl::matmul prim;
     std::shared_ptr<dnnl::memory> weights;  // packed B in the primitive's layout (shared between equal layouts)
+    dnnl::memory scratch;                   // this primitive's own scratchpad (blocks run concurrently)
   };
 
-  // The primitive for `m` rows (created on first use; packs B once per distinct weights layout).
-  Prim& prim_for(int64_t m, int64_t n, int64_t k, const float* b, bool has_bias) {
+  // The primitive for row block `block` of `m` rows (created on first use; packs B once per distinct weights
+  // layout). Each block gets its own primitive and user-mode scratchpad: with the library's default scratchpad
+  // two threads executing one primitive at once share scratch memory and corrupt each other's results.
+  Prim& prim_for(int64_t block, int64_t m, int64_t n, int64_t k, const float* b, bool has_bias) {
     using dt = dnnl::memory::data_type;
     using tag = dnnl::memory::format_tag;
-    auto it = prims_.find(m);
+    auto it = prims_.find({block, m});
     if (it != prims_.end()) return it->second;
     const dnnl::engine& eng = dnnl_cpu_engine();
     dnnl::memory::desc a_md({m, k}, dt::f32, tag::ab);
     dnnl::memory::desc b_md({k, n}, dt::f32, tag::any);
     dnnl::memory::desc c_md({m, n}, dt::f32, tag::ab);
     dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     if (act_ != Act::kNone) {
       dnnl::post_ops po;
       po.append_eltwise(1.f, act_ == Act::kRelu ? dnnl::algorithm::eltwise_relu : dnnl::algorithm::eltwise_gelu_erf,
@@ -102,7 +106,7 @@ class FusedMatMulKernel : public CpuKernel {
     dnnl::matmul::desc d = has_bias ? dnnl::matmul::desc(a_md, b_md, dnnl::memory::desc({1, n}, dt::f32, tag::ab), c_md)
                                     : dnnl::matmul::desc(a_md, b_md, c_md);
     dnnl::matmul::primitive_desc pd(d, attr, eng);
-    Prim p{dnnl::matmul(pd), nullptr};
+    Prim p{dnnl::matmul(pd), nullptr, dnnl::memory(pd.scratchpad_desc(), eng)};
     for (auto& [mm, other] : prims_)
       if (other.weights->get_desc() == pd.weights_desc()) p.weights = other.weights;
     if (!p.weights) {
@@ -112,7 +116,7 @@ class FusedMatMulKernel : public CpuKernel {
       dnnl::reorder(src, *p.weights).execute(s, src, *p.weights);
       s.wait();
     }
-    return prims_.emplace(m, std::move(p)).first->second;
+    return prims_.emplace(std::make_pair(block, m), std::move(p)).first->second;
   }
 
   // Runs rows [r0, r0 + rows) of A through the primitive for `rows` rows, single-threaded.
@@ -123,7 +127,7 @@ class FusedMatMulKernel : public CpuKernel {
     dnnl::memory a_mem({{rows, k}, dt::f32, tag::ab}, eng, const_cast<float*>(a));
     dnnl::memory c_mem({{rows, n}, dt::f32, tag::ab}, eng, y);
     std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, *p.weights},
-                                                  {DNNL_ARG_DST, c_mem}};
+                                                  {DNNL_ARG_DST, c_mem}, {DNNL_ARG_SCRATCHPAD, p.scratch}};
     if (bias) args[DNNL_ARG_BIAS] = dnnl::memory({{1, n}, dt::f32, tag::ab}, eng, const_cast<float*>(bias));
     dnnl::stream s(eng);
     p.prim.execute(s, args);
@@ -145,7 +149,7 @@ class FusedMatMulKernel : public CpuKernel {
       for (int64_t i = 0; i <= blocks; ++i) row0[i] = m * i / blocks;
       std::vector<Prim*> prims(static_cast<size_t>(blocks));
       dnnl_set_threads(1);
-      for (int64_t i = 0; i < blocks; ++i) prims[i] = &prim_for(row0[i + 1] - row0[i], n, k, b, bias != nullptr);
+      for (int64_t i = 0; i < blocks; ++i) prims[i] = &prim_for(i, row0[i + 1] - row0[i], n, k, b, bias != nullptr);
       if (blocks == 1) {
         exec_rows(*prims[0], a, bias, y, m, n, k);
       } else {
@@ -168,7 +172,7 @@ class FusedMatMulKernel : public CpuKernel {
   bool trans_b_;
   bool use_dnnl_;
   const float* packed_from_ = nullptr;
-  std::map<int64_t, Prim> prims_;
+  std::map<std::pair<int64_t, int64_t>, Prim> prims_;  // (row block, rows) -> primitive
 };
 
 Expected<std::unique_ptr<CpuKernel>> make_fused_matmul(const Node& node) {
