@@ -256,7 +256,12 @@ Expected<std::unique_ptr<CpuKernel>> make_tfidf(const Node& n) {
   std::vector<std::string> pool_s = n.attr_strings("pool_strings");
   bool is_str = !pool_s.empty();
   int64_t pool_size = is_str ? static_cast<int64_t>(pool_s.size()) : static_cast<int64_t>(pool_i.size());
-  for (int64_t v : indexes) k->width = std::max(k->width, v + 1);
+  for (int64_t v : indexes) {
+    // The output width is max(ngram_indexes) + 1: bound it so a hostile model cannot make us allocate gigabytes.
+    if (v < 0 || v >= (int64_t{1} << 24))
+      return node_error(n, "ngram_indexes value " + std::to_string(v) + " out of range [0, 2^24)");
+    k->width = std::max(k->width, v + 1);
+  }
   // Weights are given per n-gram (in pool order); store them per output index.
   k->weights.assign(static_cast<size_t>(k->width), 1.0f);
   size_t gram = 0;
