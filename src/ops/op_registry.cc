@@ -34,21 +34,28 @@ const OpRegistry& OpRegistry::global() {
   return registry;
 }
 
-Status infer_node(const OpSchema& schema, InferContext& ctx) {
-  const Node& n = ctx.node();
+Status check_node_arity(const OpSchema& schema, const Node& n) {
+  auto error = [&](const std::string& msg) { return invalid_argument("node " + n.display_name() + ": " + msg); };
   int nin = static_cast<int>(n.inputs.size()), nout = static_cast<int>(n.outputs.size());
   // Trailing omitted optional inputs do not count.
   while (nin > 0 && n.inputs[static_cast<size_t>(nin - 1)].empty()) --nin;
   if (nin < schema.min_inputs || (schema.max_inputs >= 0 && nin > schema.max_inputs))
-    return ctx.error("has " + std::to_string(nin) + " inputs, expected " + std::to_string(schema.min_inputs) +
-                     (schema.max_inputs == schema.min_inputs
-                          ? ""
-                          : ".." + (schema.max_inputs < 0 ? std::string("n") : std::to_string(schema.max_inputs))));
+    return error("has " + std::to_string(nin) + " inputs, expected " + std::to_string(schema.min_inputs) +
+                 (schema.max_inputs == schema.min_inputs
+                      ? ""
+                      : ".." + (schema.max_inputs < 0 ? std::string("n") : std::to_string(schema.max_inputs))));
   for (int i = 0; i < schema.min_inputs; ++i)
-    if (!n.has_input(static_cast<size_t>(i))) return ctx.error("required input " + std::to_string(i) + " is missing");
+    if (!n.has_input(static_cast<size_t>(i))) return error("required input " + std::to_string(i) + " is missing");
   if (nout < schema.min_outputs || (schema.max_outputs >= 0 && nout > schema.max_outputs))
-    return ctx.error("has " + std::to_string(nout) + " outputs, expected at most " +
-                     std::to_string(schema.max_outputs));
+    return error("has " + std::to_string(nout) + " outputs, expected " + std::to_string(schema.min_outputs) +
+                 (schema.max_outputs == schema.min_outputs
+                      ? ""
+                      : ".." + (schema.max_outputs < 0 ? std::string("n") : std::to_string(schema.max_outputs))));
+  return Status::ok();
+}
+
+Status infer_node(const OpSchema& schema, InferContext& ctx) {
+  FERRY_RETURN_IF_ERROR(check_node_arity(schema, ctx.node()));
   if (!schema.infer) return Status::ok();
   return schema.infer(ctx);
 }

@@ -79,6 +79,8 @@ class OpRegistry {
   std::unordered_map<std::string, OpSchema> schemas_;  // key: domain + "::" + op_type
 };
 
+// Checks a node's input/output counts (and required inputs) against its schema. Errors name the node.
+Status check_node_arity(const OpSchema& schema, const Node& node);
 // Checks input/output counts against the schema and runs its inference. Errors name the node.
 Status infer_node(const OpSchema& schema, InferContext& ctx);
 

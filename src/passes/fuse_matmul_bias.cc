@@ -104,6 +104,7 @@ class FuseMatMulBias : public RewriteRule {
 
  private:
   static bool fold_activation(Graph& g, const FusionView& v, const Node& act) {
+    if (act.inputs.empty() || act.outputs.empty()) return false;
     const Node* mm = v.producer(act.inputs[0], "FusedMatMul", "ferry");
     if (!mm || !v.single_use(act.inputs[0]) || mm->attr_string("activation", "none") != "none") return false;
     Node fused = *mm;

@@ -4,6 +4,7 @@
 #include <new>
 
 #include "ir/onnx_import.h"
+#include "ops/op_registry.h"
 #include "passes/pass.h"
 #include "runtime/executor.h"
 #include "runtime/shape_inference.h"
@@ -45,6 +46,24 @@ IoInfo io_info(const Graph& g, const std::string& name) {
   return info;
 }
 
+// Every node (subgraphs too) must name a known operator with a valid input/output count before any pass looks
+// at it: passes match patterns by op type and index inputs without re-checking arity.
+Status check_operators(const Graph& g) {
+  const OpRegistry& ops = OpRegistry::global();
+  for (const Node& n : g.nodes) {
+    const OpSchema* schema = ops.find(n.domain, n.op_type);
+    if (!schema)
+      return unsupported("node " + n.display_name() + ": operator " + (n.domain.empty() ? "" : n.domain + ".") +
+                         n.op_type + " (opset " + std::to_string(n.opset) + ") is not supported");
+    FERRY_RETURN_IF_ERROR(check_node_arity(*schema, n));
+    for (const auto& [key, a] : n.attrs) {
+      if (a.g) FERRY_RETURN_IF_ERROR(check_operators(*a.g));
+      for (const auto& sg : a.graphs) FERRY_RETURN_IF_ERROR(check_operators(*sg));
+    }
+  }
+  return Status::ok();
+}
+
 Expected<std::unique_ptr<Session::Impl>> build(Model model, const SessionOptions& options) {
   auto impl = std::make_unique<Session::Impl>();
   impl->model = std::move(model);
@@ -53,6 +72,7 @@ Expected<std::unique_ptr<Session::Impl>> build(Model model, const SessionOptions
   for (const auto& in : g.inputs) impl->inputs.push_back(io_info(g, in));
   FERRY_RETURN_IF_ERROR(g.topo_sort());
   FERRY_RETURN_IF_ERROR(g.verify());
+  FERRY_RETURN_IF_ERROR(check_operators(g));
   if (options.opt_level > 0) {
     PassManager pm;
     add_passes_for_level(pm, static_cast<OptLevel>(std::min(options.opt_level, 3)));
