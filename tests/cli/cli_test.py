@@ -75,6 +75,13 @@ class BadInput(unittest.TestCase):
     def test_input_file_not_a_tensor(self):
         self.expect_bad(["run", f"{FIX}/tiny_add.onnx", f"{FIX}/random_bytes.onnx"], "random_bytes.onnx")
 
+    def test_fuzzer_regressions(self):
+        # Inputs the libFuzzer target once crashed or blew up on (scripts/fuzz.sh); each must now be a clean error.
+        folder = os.path.join(FIX, "fuzz")
+        for name in sorted(os.listdir(folder)):
+            with self.subTest(name=name):
+                self.expect_bad(["run", os.path.join(folder, name)], "node")
+
     def test_bad_shape_spec(self):
         self.expect_bad(["run", f"{FIX}/demo_cnn.onnx", "--shape", "image:1xAx3"], "not a non-negative integer")
 
