@@ -11,7 +11,7 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFERRY_SANI
 ninja -C build-asan -j"$(nproc)" ferry ferry_tests
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-build-asan/ferry_tests --gtest_brief=1
+build-asan/tests/ferry_tests --gtest_brief=1
 /usr/bin/python3 tests/cli/cli_test.py build-asan/ferry tests/fixtures
 filter=()
 [ -n "${FERRY_ASAN_FILTER:-}" ] && filter=(--filter "$FERRY_ASAN_FILTER")
