@@ -21,6 +21,7 @@
 #include "backends/cpu/kernel.h"
 #include "backends/cpu/kernels/dnnl_util.h"
 #include "backends/cpu/kernels/gemm.h"
+#include "backends/cpu/kernels/vec_math.h"
 
 namespace ferry {
 
@@ -186,16 +187,6 @@ Expected<std::unique_ptr<CpuKernel>> make_fused_matmul(const Node& node) {
 
 // ---- LayerNorm ----
 // 8 independent partial sums: vectorizable without -ffast-math.
-inline float sum8(const float* p, int64_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8)
-    for (int q = 0; q < 8; ++q) acc[q] += p[j + q];
-  float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-  for (; j < n; ++j) s += p[j];
-  return s;
-}
-
 inline float sq_dev_sum8(const float* p, int64_t n, float mean) {
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t j = 0;
@@ -232,7 +223,7 @@ Status layer_norm_kernel(KernelContext& ctx) {
         for (int64_t r = r0; r < r1; ++r) {
           const float* p = px + r * c;
           float* q = py + r * c;
-          float mean = sum8(p, c) / static_cast<float>(c);
+          float mean = sum_f32(p, c) / static_cast<float>(c);
           float var = sq_dev_sum8(p, c, mean) / static_cast<float>(c);
           float rstd = 1.0f / std::sqrt(var + eps);
           if (pb) {
@@ -263,31 +254,11 @@ Status gelu_kernel(KernelContext& ctx) {
 }
 
 // ---- SdpAttention ----
-// exp(x) for x <= 0, Cephes polynomial (relative error < 2e-7 down to -87.3); branch-free so loops vectorize.
-inline float exp_nonpos(float x) {
-  constexpr uint32_t kLo = std::bit_cast<uint32_t>(-87.33654f);
-  uint32_t ux = std::bit_cast<uint32_t>(x);
-  ux = ux > kLo ? kLo : ux;
-  x = std::bit_cast<float>(ux);
-  float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  float r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float e = 1.9875691500e-4f;
-  e = e * r + 1.3981999507e-3f;
-  e = e * r + 8.3334519073e-3f;
-  e = e * r + 4.1665795894e-2f;
-  e = e * r + 1.6666665459e-1f;
-  e = e * r + 5.0000001201e-1f;
-  e = e * r * r + r + 1.0f;
-  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  return e * std::bit_cast<float>(bits);
-}
-
 // Softmax of one row in place. Rows holding NaN/inf take the exact double path.
 void softmax_row(float* p, int64_t n) {
   float m = p[0];
   for (int64_t j = 1; j < n; ++j) m = p[j] > m ? p[j] : m;
-  if (!std::isfinite(m) || !std::isfinite(sum8(p, n))) {
+  if (!std::isfinite(m) || !std::isfinite(sum_f32(p, n))) {
     double md = -INFINITY;
     for (int64_t j = 0; j < n; ++j) md = std::max<double>(md, p[j]);
     if (std::isinf(md) && md < 0) md = 0;
@@ -296,8 +267,8 @@ void softmax_row(float* p, int64_t n) {
     for (int64_t j = 0; j < n; ++j) p[j] = static_cast<float>(std::exp(static_cast<double>(p[j]) - md) / s);
     return;
   }
-  for (int64_t j = 0; j < n; ++j) p[j] = exp_nonpos(p[j] - m);
-  float inv = 1.0f / sum8(p, n);
+  for (int64_t j = 0; j < n; ++j) p[j] = exp_nonpos_f32(p[j] - m);
+  float inv = 1.0f / sum_f32(p, n);
   for (int64_t j = 0; j < n; ++j) p[j] *= inv;
 }
 
