@@ -1,5 +1,4 @@
 // main.cc — `ferry`: one binary, subcommands (run, inspect, ...).
-#include <unistd.h>
 
 #include <cstdlib>
 #include <iostream>
@@ -26,20 +25,8 @@ int report_error(const std::string& command, const Status& s) {
 
 }  // namespace ferry::cli
 
-namespace {
-// oneDNN (Debian's build) runs on OpenMP, whose idle threads spin by default. Beside ferry's own pool, or on a busy
-// machine, spinning workers steal the cores that do the work (resnet18 at 2 threads: 884 ms spinning vs ~60 ms
-// passive, measured on a loaded box). libgomp reads OMP_WAIT_POLICY when it loads, before main(), so the CLI sets
-// it and re-executes itself once. Set OMP_WAIT_POLICY yourself to choose another policy.
-void ensure_passive_openmp(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
-  setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-  execv("/proc/self/exe", argv);  // returns only on failure: then carry on with the default policy
-}
-}  // namespace
 
 int main(int argc, char** argv) {
-  ensure_passive_openmp(argv);
   CLI::App app{"ferry — carry a trained model into production: inspect, verify, optimize and run ONNX models"};
   app.require_subcommand(1);
   int exit_code = 0;
