@@ -157,7 +157,10 @@ Status infer_conv_integer(InferContext& c) {
 
 }  // namespace
 
+void register_qconv(OpRegistry& r);  // qconv.cc: ferry.QConv, the fused integer conv
+
 void register_quant(OpRegistry& r) {
+  register_qconv(r);
   r.add({"", "QuantizeLinear", 2, 3, 1, 1, infer_quantize});
   r.add({"", "DequantizeLinear", 2, 3, 1, 1, infer_dequantize});
   r.add({"", "DynamicQuantizeLinear", 1, 1, 1, 3, infer_dynamic_quantize});

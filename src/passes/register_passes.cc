@@ -5,11 +5,13 @@
 #include "passes/passes.h"
 #include "passes/conv_fusions.h"
 #include "passes/fuse_transformer.h"
+#include "passes/qdq_fusions.h"
 
 namespace ferry {
 
 void add_passes_for_level(PassManager& pm, OptLevel level) {
   if (level == OptLevel::kNone) return;
+  if (level >= OptLevel::kAll) pm.add(make_fuse_qdq_conv());  // before fold_constants folds the int8 weights
   pm.add(make_fold_constants());
   pm.add(make_fold_shapes());
   pm.add(make_eliminate_identity());
@@ -24,6 +26,8 @@ void add_passes_for_level(PassManager& pm, OptLevel level) {
     add_transformer_fusions(pm);  // fuse_transformer.h: GELU, LayerNorm, MatMul+bias(+act), attention
     pm.add(make_fuse_conv_add());         // before the activation: Conv + Add + Relu -> act(conv + z)
     pm.add(make_fuse_conv_activation());
+    pm.add(make_fuse_conv_act_add());     // after the activation: Add(act(conv), z) -> act(conv) + z
+    pm.add(make_fuse_qdq_layout());       // QConv chains to NHWC (int8 between QConvs)
     pm.add(make_conv_channels_last());    // after the fusions, so the fused convs move to NHWC as a whole
   }
   pm.add(make_eliminate_dead_code());

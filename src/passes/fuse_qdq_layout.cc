@@ -1,0 +1,169 @@
+// fuse_qdq_layout.cc — runs ferry.QConv chains channels-last (NHWC), the layout of oneDNN's fast int8 kernels.
+//
+// 1. Every QConv(channels_last=0) becomes QConv(channels_last=1) between Transposes:
+//      y = to_nchw(QConv_cl(to_nhwc(x), ..., to_nhwc(z)))
+// 2. to_nchw Transposes are pushed down through per-element ops of a QDQ graph: Relu, Clip (scalar bounds),
+//    QuantizeLinear / DequantizeLinear with scalar scale and zero point, and Add of two to_nchw values (or of one
+//    and a scalar constant) — each then runs on the NHWC value, which is the same computation permuted.
+// 3. to_nhwc(to_nchw(a)) cancels to a; Transposes nobody reads go.
+// What remains are Transposes at the borders of QConv regions (the image input, pooling, the classifier), so
+// int8 activations pass from one QConv to the next directly. A value never changes layout under its name:
+// pushing renames the op's output (<name>_nhwc) and a to_nchw Transpose re-creates the original value.
+#include <algorithm>
+#include <memory>
+
+#include "passes/graph_edit.h"
+#include "passes/qdq_fusions.h"
+
+namespace ferry {
+
+namespace {
+
+const std::vector<int64_t> kToNhwc{0, 2, 3, 1};
+const std::vector<int64_t> kToNchw{0, 3, 1, 2};
+
+bool is_transpose(const Node& n, const std::vector<int64_t>& perm) {
+  return n.op_type == "Transpose" && n.domain.empty() && n.inputs.size() == 1 && n.attr_ints("perm") == perm;
+}
+
+Node transpose_node(const std::string& in, const std::string& out, const std::vector<int64_t>& perm) {
+  Node t = Node::make("Transpose", {in}, {out});
+  t.name = out + "_t";
+  t.opset = 13;
+  Attr a;
+  a.kind = Attr::Kind::kInts;
+  a.ints = perm;
+  t.attrs["perm"] = a;
+  return t;
+}
+
+bool scalar_constant(const Graph& g, const std::string& v) {
+  const Tensor* t = initializer_of(g, v);
+  return t && t->numel() == 1;
+}
+
+// Ops that compute the same thing on a permuted tensor: every input other than input 0 a scalar constant.
+bool pointwise_unary(const Graph& g, const Node& n) {
+  if (!n.domain.empty() || n.outputs.size() != 1 || !n.has_input(0)) return false;
+  if (n.op_type != "Relu" && n.op_type != "Clip" && n.op_type != "QuantizeLinear" &&
+      n.op_type != "DequantizeLinear")
+    return false;
+  for (size_t k = 1; k < n.inputs.size(); ++k)
+    if (n.has_input(k) && !scalar_constant(g, n.inputs[k])) return false;
+  return true;
+}
+
+class FuseQdqLayout : public Pass {
+ public:
+  std::string name() const override { return "fuse_qdq_layout"; }
+
+  Expected<bool> run(Model& model) override {
+    Graph& g = model.graph;
+    bool changed = wrap_qconvs(g);
+    if (!changed) return false;  // pushing only ever follows a wrap: nothing new to move otherwise
+    for (int guard = 0; guard < 100000 && push_once(g); ++guard) {
+    }
+    for (const auto& r : reserved_) g.value_info.erase(r);  // inference types them afresh
+    reserved_.clear();
+    FERRY_RETURN_IF_ERROR(g.topo_sort());
+    return true;
+  }
+
+ private:
+  std::vector<std::string> reserved_;
+
+  std::string fresh(Graph& g, const std::string& base) {
+    std::string name = unique_value_name(g, base);
+    g.value_info[name] = {};  // taken before its producer is in the graph
+    reserved_.push_back(name);
+    return name;
+  }
+
+  bool wrap_qconvs(Graph& g) {
+    bool changed = false;
+    const size_t n0 = g.nodes.size();
+    for (size_t i = 0; i < n0; ++i) {
+      if (g.nodes[i].op_type != "QConv" || g.nodes[i].domain != "ferry" ||
+          g.nodes[i].attr_int("channels_last", 0) != 0)
+        continue;
+      std::vector<Node> added;
+      for (size_t k : {size_t{0}, size_t{8}}) {
+        if (!g.nodes[i].has_input(k)) continue;
+        std::string t = fresh(g, g.nodes[i].inputs[k] + "_nhwc");
+        added.push_back(transpose_node(g.nodes[i].inputs[k], t, kToNhwc));
+        g.nodes[i].inputs[k] = t;
+      }
+      std::string y = fresh(g, g.nodes[i].outputs[0] + "_nhwc");
+      added.push_back(transpose_node(y, g.nodes[i].outputs[0], kToNchw));
+      g.nodes[i].outputs[0] = y;
+      Attr cl;
+      cl.kind = Attr::Kind::kInt;
+      cl.i = 1;
+      g.nodes[i].attrs["channels_last"] = cl;
+      for (auto& a : added) g.nodes.push_back(std::move(a));
+      changed = true;
+    }
+    return changed;
+  }
+
+  // One rewrite (the first found); false when none applies.
+  bool push_once(Graph& g) {
+    auto producers = build_producers(g);
+    auto consumers = build_consumers(g);
+    auto to_nchw_of = [&](const std::string& v) -> const Node* {
+      auto p = producers.find(v);
+      if (p == producers.end()) return nullptr;
+      const Node& n = g.nodes[static_cast<size_t>(p->second)];
+      return is_transpose(n, kToNchw) ? &n : nullptr;
+    };
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      Node& n = g.nodes[i];
+      if (n.op_type == "Transpose" && n.domain.empty() && n.has_output(0) && !is_graph_output(g, n.outputs[0]) &&
+          consumers[n.outputs[0]].empty()) {
+        erase_node(g, i);
+        return true;
+      }
+      if (is_transpose(n, kToNhwc)) {
+        const Node* t = to_nchw_of(n.inputs[0]);
+        if (!t || is_graph_output(g, n.outputs[0]) || read_by_subgraph(g, n.outputs[0])) continue;
+        replace_uses(g, n.outputs[0], t->inputs[0]);
+        erase_node(g, i);
+        return true;
+      }
+      if (!n.has_output(0) || n.outputs.size() != 1) continue;
+      std::vector<std::string> in = n.inputs;
+      if (pointwise_unary(g, n)) {
+        const Node* t = to_nchw_of(n.inputs[0]);
+        if (!t) continue;
+        in[0] = t->inputs[0];
+      } else if (n.op_type == "Add" && n.domain.empty() && n.inputs.size() == 2) {
+        int moved = 0;
+        bool ok = true;
+        for (size_t k = 0; k < 2; ++k) {
+          if (const Node* t = to_nchw_of(n.inputs[k])) {
+            in[k] = t->inputs[0];
+            ++moved;
+          } else if (!scalar_constant(g, n.inputs[k])) {
+            ok = false;
+          }
+        }
+        if (!ok || moved == 0) continue;
+      } else {
+        continue;
+      }
+      const std::string orig = n.outputs[0];
+      std::string y = fresh(g, orig + "_nhwc");
+      g.nodes[i].inputs = in;
+      g.nodes[i].outputs[0] = y;
+      g.nodes.push_back(transpose_node(y, orig, kToNchw));
+      return true;
+    }
+    return false;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> make_fuse_qdq_layout() { return std::make_unique<FuseQdqLayout>(); }
+
+}  // namespace ferry
