@@ -12,41 +12,60 @@
 namespace ferry::cuda::kernels {
 namespace {
 
-__device__ __forceinline__ float apply_unary(uint8_t op, float x, float alpha, float beta) {
-  switch (static_cast<UnaryOp>(op)) {
-    case UnaryOp::Identity: return x;
-    case UnaryOp::Relu: return fmaxf(x, 0.f);
-    case UnaryOp::Sigmoid: return 1.f / (1.f + __expf(-x));
-    case UnaryOp::SiLU: return x / (1.f + __expf(-x));
-    case UnaryOp::Tanh: return tanhf(x);
-    case UnaryOp::GeluErf: return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
-    case UnaryOp::GeluTanh: return 0.5f * x * (1.f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
-    case UnaryOp::Clip: return fminf(fmaxf(x, alpha), beta);
-    case UnaryOp::HardSigmoid: return fminf(fmaxf(alpha * x + beta, 0.f), 1.f);
-    case UnaryOp::HardSwish: return x * fminf(fmaxf(x * (1.f / 6.f) + 0.5f, 0.f), 1.f);
-    case UnaryOp::Exp: return expf(x);
-    case UnaryOp::Log: return logf(x);
-    case UnaryOp::Sqrt: return sqrtf(x);
-    case UnaryOp::Erf: return erff(x);
-    case UnaryOp::Neg: return -x;
-    case UnaryOp::Abs: return fabsf(x);
-    case UnaryOp::LeakyRelu: return x >= 0.f ? x : alpha * x;
-  }
-  return x;
-}
+// Each op is applied to all N values of a thread at once, so the switch (an indirect branch) runs once per
+// step and pack, not once per element: with per-element dispatch, FP16 Add reached only ~1.9 TB/s on an H100.
+#define FERRY_EACH(expr)        \
+  _Pragma("unroll") for (int j = 0; j < N; ++j) { \
+    float x = v[j];             \
+    v[j] = (expr);              \
+  }                             \
+  break;
 
-__device__ __forceinline__ float apply_binary(uint8_t op, float a, float b) {
-  switch (static_cast<BinaryOp>(op)) {
-    case BinaryOp::Add: return a + b;
-    case BinaryOp::Sub: return a - b;
-    case BinaryOp::Mul: return a * b;
-    case BinaryOp::Div: return a / b;
-    case BinaryOp::Pow: return powf(a, b);
-    case BinaryOp::Max: return fmaxf(a, b);
-    case BinaryOp::Min: return fminf(a, b);
+template <int N>
+__device__ __forceinline__ void apply_unary(uint8_t op, float (&v)[N], float alpha, float beta) {
+  switch (static_cast<UnaryOp>(op)) {
+    case UnaryOp::Identity: break;
+    case UnaryOp::Relu: FERRY_EACH(fmaxf(x, 0.f))
+    case UnaryOp::Sigmoid: FERRY_EACH(1.f / (1.f + __expf(-x)))
+    case UnaryOp::SiLU: FERRY_EACH(x / (1.f + __expf(-x)))
+    case UnaryOp::Tanh: FERRY_EACH(tanhf(x))
+    case UnaryOp::GeluErf: FERRY_EACH(0.5f * x * (1.f + erff(x * 0.70710678118654752f)))
+    case UnaryOp::GeluTanh: FERRY_EACH(0.5f * x * (1.f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x))))
+    case UnaryOp::Clip: FERRY_EACH(fminf(fmaxf(x, alpha), beta))
+    case UnaryOp::HardSigmoid: FERRY_EACH(fminf(fmaxf(alpha * x + beta, 0.f), 1.f))
+    case UnaryOp::HardSwish: FERRY_EACH(x * fminf(fmaxf(x * (1.f / 6.f) + 0.5f, 0.f), 1.f))
+    case UnaryOp::Exp: FERRY_EACH(expf(x))
+    case UnaryOp::Log: FERRY_EACH(logf(x))
+    case UnaryOp::Sqrt: FERRY_EACH(sqrtf(x))
+    case UnaryOp::Erf: FERRY_EACH(erff(x))
+    case UnaryOp::Neg: FERRY_EACH(-x)
+    case UnaryOp::Abs: FERRY_EACH(fabsf(x))
+    case UnaryOp::LeakyRelu: FERRY_EACH(x >= 0.f ? x : alpha * x)
   }
-  return a;
 }
+#undef FERRY_EACH
+
+#define FERRY_EACH2(expr)                        \
+  _Pragma("unroll") for (int j = 0; j < N; ++j) { \
+    float a = rev ? o[j] : v[j], b = rev ? v[j] : o[j]; \
+    v[j] = (expr);                               \
+  }                                              \
+  break;
+
+// v = op(v, o), or op(o, v) when rev.
+template <int N>
+__device__ __forceinline__ void apply_binary(uint8_t op, float (&v)[N], const float (&o)[N], bool rev) {
+  switch (static_cast<BinaryOp>(op)) {
+    case BinaryOp::Add: FERRY_EACH2(a + b)
+    case BinaryOp::Sub: FERRY_EACH2(a - b)
+    case BinaryOp::Mul: FERRY_EACH2(a * b)
+    case BinaryOp::Div: FERRY_EACH2(a / b)
+    case BinaryOp::Pow: FERRY_EACH2(powf(a, b))
+    case BinaryOp::Max: FERRY_EACH2(fmaxf(a, b))
+    case BinaryOp::Min: FERRY_EACH2(fminf(a, b))
+  }
+}
+#undef FERRY_EACH2
 
 template <typename T>
 struct ChainArgs {
@@ -55,28 +74,30 @@ struct ChainArgs {
   ChainDesc d;
 };
 
-// Evaluates the chain on one element; vals[k] is input k's value.
-__device__ __forceinline__ float run_chain(const ChainDesc& d, const float (&vals)[kMaxChainInputs]) {
-  float v = vals[0];
-#pragma unroll
-  for (int s = 0; s < kMaxChainSteps; ++s) {
-    if (s >= d.num_steps) break;
+// Runs the chain on N values; vals[k] holds input k's values. The result is left in vals[0].
+template <int N>
+__device__ __forceinline__ void run_chain(const ChainDesc& d, float (&vals)[kMaxChainInputs][N]) {
+  static_assert(kMaxChainInputs == 4, "operand selection below lists inputs 1..3");
+#pragma unroll 1
+  for (int s = 0; s < d.num_steps; ++s) {
     const ChainStep& st = d.steps[s];
     if (st.kind == ChainStep::kUnary) {
-      v = apply_unary(st.op, v, st.alpha, st.beta);
+      apply_unary<N>(st.op, vals[0], st.alpha, st.beta);
     } else {
-      float o = st.alpha;
-      if (st.kind == ChainStep::kBinaryTensor || st.kind == ChainStep::kBinaryTensorRev) {
-        static_assert(kMaxChainInputs == 4, "operand select below lists inputs 1..3");
-        o = st.input == 1 ? vals[1] : o;  // selects, not an indexed load: keeps vals in registers
-        o = st.input == 2 ? vals[2] : o;
-        o = st.input == 3 ? vals[3] : o;
+      float o[N];
+      bool tensor = st.kind == ChainStep::kBinaryTensor || st.kind == ChainStep::kBinaryTensorRev;
+#pragma unroll
+      for (int j = 0; j < N; ++j) {  // selects, not an indexed load: keeps vals in registers
+        float t = st.alpha;
+        t = tensor && st.input == 1 ? vals[1][j] : t;
+        t = tensor && st.input == 2 ? vals[2][j] : t;
+        t = tensor && st.input == 3 ? vals[3][j] : t;
+        o[j] = t;
       }
       bool rev = st.kind == ChainStep::kBinaryTensorRev || st.kind == ChainStep::kBinaryScalarRev;
-      v = rev ? apply_binary(st.op, o, v) : apply_binary(st.op, v, o);
+      apply_binary<N>(st.op, vals[0], o, rev);
     }
   }
-  return v;
 }
 
 // kVec: each item is a 16-byte pack of the innermost dimension (every input has inner stride 0 or 1).
@@ -99,35 +120,36 @@ __global__ void chain_kernel(const ChainArgs<T> a, int64_t items) {
       for (int i = 0; i < kMaxChainInputs; ++i)
         if (i < d.num_inputs) off[i] += idx * d.strides[i][k];
     }
-    float vals[N][kMaxChainInputs];
+    float vals[kMaxChainInputs][N];
 #pragma unroll
     for (int i = 0; i < kMaxChainInputs; ++i) {
       if (i >= d.num_inputs) {
 #pragma unroll
-        for (int j = 0; j < N; ++j) vals[j][i] = 0.f;
+        for (int j = 0; j < N; ++j) vals[i][j] = 0.f;
         continue;
       }
       if constexpr (kVec) {
         if (d.strides[i][d.rank - 1] == 1) {
           Pack<T> p = load_pack(a.in[i] + off[i]);
 #pragma unroll
-          for (int j = 0; j < N; ++j) vals[j][i] = to_f(p.v[j]);
+          for (int j = 0; j < N; ++j) vals[i][j] = to_f(p.v[j]);
         } else {
           float s = to_f(a.in[i][off[i]]);
 #pragma unroll
-          for (int j = 0; j < N; ++j) vals[j][i] = s;
+          for (int j = 0; j < N; ++j) vals[i][j] = s;
         }
       } else {
-        vals[0][i] = to_f(a.in[i][off[i]]);
+        vals[i][0] = to_f(a.in[i][off[i]]);
       }
     }
+    run_chain<N>(d, vals);
     if constexpr (kVec) {
       Pack<T> out;
 #pragma unroll
-      for (int j = 0; j < N; ++j) out.v[j] = from_f<T>(run_chain(d, vals[j]));
+      for (int j = 0; j < N; ++j) out.v[j] = from_f<T>(vals[0][j]);
       store_pack(a.y + e, out);
     } else {
-      a.y[e] = from_f<T>(run_chain(d, vals[0]));
+      a.y[e] = from_f<T>(vals[0][0]);
     }
   }
 }
