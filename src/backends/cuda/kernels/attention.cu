@@ -10,6 +10,10 @@
 #include <cuda_pipeline.h>
 #include <mma.h>
 
+#include <cstdlib>
+#include <cstring>
+
+#include "attention_mma.cuh"
 #include "common.cuh"
 #include "launch.h"
 
@@ -300,8 +304,17 @@ cudaError_t launch_attention(const T* q, const T* k, const T* v, const float* ma
   if (e != cudaSuccess) return e;
   e = cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
   if (e != cudaSuccess) return e;
-  e = launch_attention_tc<T, D>(q, k, v, mask, out, d, limit, stream);
-  if (e != cudaErrorNotSupported) return e;
+  // FERRY_ATTENTION_KERNEL=wmma|simt forces an older kernel (A/B timing, debugging); default: mma, then wmma.
+  static const char* force = std::getenv("FERRY_ATTENTION_KERNEL");
+  bool simt = force && std::strcmp(force, "simt") == 0, wmma_only = force && std::strcmp(force, "wmma") == 0;
+  if (!simt && !wmma_only) {
+    e = mma_attn::launch<T, D>(q, k, v, mask, out, d, limit, stream);
+    if (e != cudaErrorNotSupported) return e;
+  }
+  if (!simt) {
+    e = launch_attention_tc<T, D>(q, k, v, mask, out, d, limit, stream);
+    if (e != cudaErrorNotSupported) return e;
+  }
   size_t smem = size_t(d.seq_k) * D * 2 * sizeof(T) + sizeof(float) * kWarps * (D + d.seq_k);
   if (smem > size_t(limit)) return cudaErrorInvalidValue;  // sequence too long for this kernel
   e = cudaFuncSetAttribute(attention_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
