@@ -148,5 +148,61 @@ TEST(SdpAttention, MatchesNaiveIncludingBroadcastBatch) {
   }
 }
 
+// Naive seq-major attention: Q [S,N,d], K [T,N,d], V [T,N,dv] -> Y [S,N,dv].
+Tensor naive_seq_attention(const Tensor& q, const Tensor& k, const Tensor& v, float scale) {
+  int64_t s = q.dim(0), n = q.dim(1), d = q.dim(2), t = k.dim(0), dv = v.dim(2);
+  Tensor y = Tensor::empty(DType::kFloat, {s, n, dv});
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t i = 0; i < s; ++i) {
+      std::vector<double> sc(static_cast<size_t>(t));
+      double mx = -1e300, sum = 0;
+      for (int64_t j = 0; j < t; ++j) {
+        double acc = 0;
+        for (int64_t p = 0; p < d; ++p) acc += double(q.data<float>()[(i * n + b) * d + p]) * k.data<float>()[(j * n + b) * d + p];
+        sc[j] = acc * scale;
+        mx = std::max(mx, sc[j]);
+      }
+      for (auto& e : sc) sum += (e = std::exp(e - mx));
+      for (int64_t o = 0; o < dv; ++o) {
+        double acc = 0;
+        for (int64_t j = 0; j < t; ++j) acc += sc[j] / sum * v.data<float>()[(j * n + b) * dv + o];
+        y.data<float>()[(i * n + b) * dv + o] = static_cast<float>(acc);
+      }
+    }
+  return y;
+}
+
+// The AVX-512 path's tile edges: key counts around multiples of 16/64, dv with a masked tail, more heads than
+// threads and fewer (rows split), query blocks with 1..3 leftover rows.
+TEST(SdpAttention, SeqMajorTileEdges) {
+  struct Case { int64_t s, n, t, d, dv; };
+  for (const Case& c : std::vector<Case>{{197, 3, 197, 64, 64}, {13, 1, 65, 8, 40}, {17, 2, 16, 5, 17},
+                                         {1, 4, 300, 64, 96}, {35, 1, 31, 64, 64}}) {
+    Tensor q = rnd({c.s, c.n, c.d}, 11, -2.f, 2.f), k = rnd({c.t, c.n, c.d}, 12, -2.f, 2.f),
+           v = rnd({c.t, c.n, c.dv}, 13);
+    auto out = run_single_op(
+        ferry_node("SdpAttention", {"q", "k", "v"}, {{"scale", attr_f(0.125f)}, {"seq_major", attr_i(1)}}), {q, k, v},
+        13);
+    ASSERT_TRUE(out.has_value()) << out.status().to_string();
+    expect_near((*out)[0], naive_seq_attention(q, k, v, 0.125f), 1e-4, 1e-5);
+  }
+}
+
+// Rows with NaN/inf scores follow the reference (double-precision) softmax on every path.
+TEST(SdpAttention, NonFiniteRowsMatchReferencePath) {
+  Tensor q = rnd({20, 2, 16}, 21), k = rnd({33, 2, 16}, 22), v = rnd({33, 2, 16}, 23);
+  q.data<float>()[3 * 2 * 16 + 5] = std::nanf("");
+  q.data<float>()[7 * 2 * 16 + 1] = INFINITY;
+  k.data<float>()[(4 * 2 + 1) * 16 + 2] = -INFINITY;
+  Node n = ferry_node("SdpAttention", {"q", "k", "v"}, {{"scale", attr_f(0.5f)}, {"seq_major", attr_i(1)}});
+  auto fast = run_single_op(n, {q, k, v}, 13);
+  ASSERT_TRUE(fast.has_value()) << fast.status().to_string();
+  setenv("FERRY_DNNL", "0", 1);
+  auto ref = run_single_op(n, {q, k, v}, 13);
+  unsetenv("FERRY_DNNL");
+  ASSERT_TRUE(ref.has_value()) << ref.status().to_string();
+  expect_near((*fast)[0], (*ref)[0], 1e-4, 1e-5);
+}
+
 }  // namespace
 }  // namespace ferry::test

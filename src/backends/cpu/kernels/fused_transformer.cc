@@ -16,9 +16,11 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "backends/cpu/kernel.h"
+#include "backends/cpu/kernels/attention_avx512.h"
 #include "backends/cpu/kernels/dnnl_util.h"
 #include "backends/cpu/kernels/gemm.h"
 #include "backends/cpu/kernels/vec_math.h"
@@ -281,61 +283,111 @@ struct MatView {
 
 // Layouts (attr seq_major): 0: Q [N,S,d], KT [N,d,T], V [N,T,dv] -> Y [N,S,dv];
 // 1: Q [S,N,d], K [T,N,d], V [T,N,dv] -> Y [S,N,dv] (the transposes around torch's attention absorbed).
-Status sdp_attention_kernel(KernelContext& ctx) {
-  const Tensor& q = *ctx.input(0);
-  const Tensor& k = *ctx.input(1);
-  const Tensor& v = *ctx.input(2);
-  if (q.dtype() != DType::kFloat || k.dtype() != DType::kFloat || v.dtype() != DType::kFloat)
-    return ctx.unsupported_error("SdpAttention supports float32 only");
-  if (q.rank() != 3 || k.rank() != 3 || v.rank() != 3) return ctx.error("SdpAttention inputs must be 3-D");
-  bool seq = ctx.node().attr_int("seq_major", 0) != 0;
-  int bq = seq ? 1 : 0;  // batch axis
-  // The batch dim broadcasts as in MatMul (each of Q, K, V has N or 1).
-  int64_t nq = q.dim(bq), nk = k.dim(bq), nv = v.dim(bq), nb = std::max({nq, nk, nv});
-  int64_t s = seq ? q.dim(0) : q.dim(1), d = q.dim(2);
-  int64_t t = seq ? k.dim(0) : k.dim(2), kd = seq ? k.dim(2) : k.dim(1);
-  int64_t vt = seq ? v.dim(0) : v.dim(1), dv = v.dim(2);
-  auto batch_ok = [&](int64_t x) { return x == nb || x == 1; };
-  if (!batch_ok(nq) || !batch_ok(nk) || !batch_ok(nv) || kd != d || vt != t)
-    return ctx.error("SdpAttention shapes disagree: Q " + shape_to_string(q.shape()) + ", K " +
-                     shape_to_string(k.shape()) + ", V " + shape_to_string(v.shape()));
-  FERRY_ASSIGN_OR_RETURN(Tensor * y, ctx.output(0));
-  if (y->numel() == 0) return Status::ok();
-  float scale = ctx.node().attr_float("scale", 1.f);
-  float* py = y->data<float>();
-  if (t == 0) {
-    std::memset(py, 0, y->nbytes());
+// The fast path (AVX-512, attention_avx512.h) splits batch*heads (and rows when there are fewer heads than
+// threads) into one part per thread, each with its own scratch kept by the kernel (no steady-state allocation;
+// a concurrent run of the same kernel takes temporary scratch). The sgemm path is the reference (FERRY_DNNL=0).
+class SdpAttentionKernel : public CpuKernel {
+ public:
+  explicit SdpAttentionKernel(bool fast) : fast_(fast) {}
+
+  Status run(KernelContext& ctx) override {
+    const Tensor& q = *ctx.input(0);
+    const Tensor& k = *ctx.input(1);
+    const Tensor& v = *ctx.input(2);
+    if (q.dtype() != DType::kFloat || k.dtype() != DType::kFloat || v.dtype() != DType::kFloat)
+      return ctx.unsupported_error("SdpAttention supports float32 only");
+    if (q.rank() != 3 || k.rank() != 3 || v.rank() != 3) return ctx.error("SdpAttention inputs must be 3-D");
+    bool seq = ctx.node().attr_int("seq_major", 0) != 0;
+    int bq = seq ? 1 : 0;  // batch axis
+    // The batch dim broadcasts as in MatMul (each of Q, K, V has N or 1).
+    int64_t nq = q.dim(bq), nk = k.dim(bq), nv = v.dim(bq), nb = std::max({nq, nk, nv});
+    int64_t s = seq ? q.dim(0) : q.dim(1), d = q.dim(2);
+    int64_t t = seq ? k.dim(0) : k.dim(2), kd = seq ? k.dim(2) : k.dim(1);
+    int64_t vt = seq ? v.dim(0) : v.dim(1), dv = v.dim(2);
+    auto batch_ok = [&](int64_t x) { return x == nb || x == 1; };
+    if (!batch_ok(nq) || !batch_ok(nk) || !batch_ok(nv) || kd != d || vt != t)
+      return ctx.error("SdpAttention shapes disagree: Q " + shape_to_string(q.shape()) + ", K " +
+                       shape_to_string(k.shape()) + ", V " + shape_to_string(v.shape()));
+    FERRY_ASSIGN_OR_RETURN(Tensor * y, ctx.output(0));
+    if (y->numel() == 0) return Status::ok();
+    float scale = ctx.node().attr_float("scale", 1.f);
+    float* py = y->data<float>();
+    if (t == 0) {
+      std::memset(py, 0, y->nbytes());
+      return Status::ok();
+    }
+    MatView vq, vk, vv;
+    int64_t y_batch, y_ld;
+    if (seq) {
+      vq = {q.data<float>(), nq == 1 ? 0 : d, nq * d};
+      vk = {k.data<float>(), nk == 1 ? 0 : d, nk * d};  // K rows: multiplied transposed
+      vv = {v.data<float>(), nv == 1 ? 0 : dv, nv * dv};
+      y_batch = dv;
+      y_ld = nb * dv;
+    } else {
+      vq = {q.data<float>(), nq == 1 ? 0 : s * d, d};
+      vk = {k.data<float>(), nk == 1 ? 0 : d * t, t};  // KT rows: multiplied as stored
+      vv = {v.data<float>(), nv == 1 ? 0 : t * dv, dv};
+      y_batch = s * dv;
+      y_ld = dv;
+    }
+    if (fast_ && d > 0) {
+      run_fast(ctx.pool(), vq, vk, vv, py, y_batch, y_ld, nb, s, t, d, dv, scale, !seq);
+      return Status::ok();
+    }
+    // Parallel over batch*heads; each chunk runs single-threaded GEMMs (no nested OpenMP teams).
+    ctx.pool().parallel_for(nb, [&](int64_t b0, int64_t b1) {
+      dnnl_set_threads(1);
+      std::vector<float> scores(static_cast<size_t>(s * t));
+      for (int64_t b = b0; b < b1; ++b) {
+        sgemm(false, seq, s, t, d, scale, vq.base + b * vq.batch_stride, vq.ld, vk.base + b * vk.batch_stride, vk.ld,
+              0.f, scores.data(), t);
+        for (int64_t i = 0; i < s; ++i) softmax_row(scores.data() + i * t, t);
+        sgemm(false, false, s, dv, t, 1.f, scores.data(), t, vv.base + b * vv.batch_stride, vv.ld, 0.f,
+              py + b * y_batch, y_ld);
+      }
+    });
+    dnnl_set_threads(ctx.pool().threads());
     return Status::ok();
   }
-  MatView vq, vk, vv;
-  int64_t y_batch, y_ld;
-  if (seq) {
-    vq = {q.data<float>(), nq == 1 ? 0 : d, nq * d};
-    vk = {k.data<float>(), nk == 1 ? 0 : d, nk * d};  // K rows: multiplied transposed
-    vv = {v.data<float>(), nv == 1 ? 0 : dv, nv * dv};
-    y_batch = dv;
-    y_ld = nb * dv;
-  } else {
-    vq = {q.data<float>(), nq == 1 ? 0 : s * d, d};
-    vk = {k.data<float>(), nk == 1 ? 0 : d * t, t};  // KT rows: multiplied as stored
-    vv = {v.data<float>(), nv == 1 ? 0 : t * dv, dv};
-    y_batch = s * dv;
-    y_ld = dv;
-  }
-  // Parallel over batch*heads; each chunk runs single-threaded GEMMs (no nested OpenMP teams).
-  ctx.pool().parallel_for(nb, [&](int64_t b0, int64_t b1) {
-    dnnl_set_threads(1);
-    std::vector<float> scores(static_cast<size_t>(s * t));
-    for (int64_t b = b0; b < b1; ++b) {
-      sgemm(false, seq, s, t, d, scale, vq.base + b * vq.batch_stride, vq.ld, vk.base + b * vk.batch_stride, vk.ld,
-            0.f, scores.data(), t);
-      for (int64_t i = 0; i < s; ++i) softmax_row(scores.data() + i * t, t);
-      sgemm(false, false, s, dv, t, 1.f, scores.data(), t, vv.base + b * vv.batch_stride, vv.ld, 0.f,
-            py + b * y_batch, y_ld);
+
+ private:
+  void run_fast(ThreadPool& pool, const MatView& vq, const MatView& vk, const MatView& vv, float* py, int64_t y_batch,
+                int64_t y_ld, int64_t nb, int64_t s, int64_t t, int64_t d, int64_t dv, float scale, bool k_transposed) {
+    const int64_t threads = std::max(1, pool.threads());
+    const int64_t per_head = nb >= threads ? 1 : std::min<int64_t>(s, (threads + nb - 1) / nb);  // row chunks
+    const int64_t units = nb * per_head, parts = std::min(threads, units);
+    const size_t need = sdp_avx512_scratch_floats(t, d);
+    std::unique_lock<std::mutex> lock(mu_, std::try_to_lock);
+    std::vector<std::vector<float>> temporary;
+    std::vector<std::vector<float>>& bufs = lock.owns_lock() ? scratch_ : temporary;
+    if (bufs.size() < static_cast<size_t>(parts)) bufs.resize(static_cast<size_t>(parts));
+    for (int64_t i = 0; i < parts; ++i)
+      if (bufs[i].size() < need) bufs[i].resize(need);
+    auto part = [&](int64_t p) {
+      for (int64_t u = units * p / parts; u < units * (p + 1) / parts; ++u) {
+        const int64_t b = u / per_head, c = u % per_head;
+        SdpHead h{vq.base + b * vq.batch_stride, vq.ld, vk.base + b * vk.batch_stride, vk.ld, k_transposed,
+                  vv.base + b * vv.batch_stride, vv.ld, py + b * y_batch, y_ld, s, t, d, dv, scale};
+        sdp_head_avx512(h, s * c / per_head, s * (c + 1) / per_head, bufs[static_cast<size_t>(p)].data());
+      }
+    };
+    if (parts == 1) {
+      part(0);
+      return;
     }
-  });
-  dnnl_set_threads(ctx.pool().threads());
-  return Status::ok();
+    pool.parallel_for(parts, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) part(p);
+    });
+  }
+
+  bool fast_;
+  std::mutex mu_;
+  std::vector<std::vector<float>> scratch_;  // per part, grown to the largest shape seen
+};
+
+Expected<std::unique_ptr<CpuKernel>> make_sdp_attention(const Node&) {
+  return std::unique_ptr<CpuKernel>(new SdpAttentionKernel(dnnl_enabled() && sdp_avx512_available()));
 }
 
 }  // namespace
@@ -344,7 +396,7 @@ void register_fused_transformer_kernels(KernelRegistry& r) {
   r.add("ferry", "FusedMatMul", make_fused_matmul);
   r.add_fn("ferry", "LayerNorm", layer_norm_kernel);
   r.add_fn("ferry", "Gelu", gelu_kernel);
-  r.add_fn("ferry", "SdpAttention", sdp_attention_kernel);
+  r.add("ferry", "SdpAttention", make_sdp_attention);
 }
 
 }  // namespace ferry
