@@ -1,0 +1,264 @@
+// cuda_conv.cc — Conv (+ residual Add + Relu fused) through cuDNN, and the pooling ops.
+//
+// Conv runs as cudnnConvolutionBiasActivationForward: y = act(conv(x, w) + alpha2 * z + bias), the fused group
+// Conv -> Add(z) -> Relu in one launch. The algorithm is chosen once at build time by timing the candidates
+// on the planned buffers (cudnnFindConvolutionForwardAlgorithmEx), within the program's workspace. FP32 runs
+// without TF32 (CUDNN_FMA_MATH) so results track the CPU backend to 1e-4; FP16/BF16 use tensor cores with FP32
+// accumulation.
+#include <array>
+
+#include "backends/cuda/cuda_check.h"
+#include "backends/cuda/cuda_ops.h"
+
+namespace ferry::cuda {
+
+namespace {
+
+struct ConvGeometry {
+  std::array<int, 2> pads{}, strides{1, 1}, dilations{1, 1};
+  int group = 1;
+};
+
+bool conv_geometry(const Node& n, ConvGeometry* geo) {
+  std::string auto_pad = n.attr_string("auto_pad", "NOTSET");
+  if (auto_pad != "NOTSET" && auto_pad != "VALID") return false;
+  auto pads = n.attr_ints("pads", {0, 0, 0, 0});
+  auto strides = n.attr_ints("strides", {1, 1});
+  auto dil = n.attr_ints("dilations", {1, 1});
+  if (pads.size() != 4 || strides.size() != 2 || dil.size() != 2) return false;
+  if (pads[0] != pads[2] || pads[1] != pads[3]) return false;  // cuDNN pads symmetrically
+  if (auto_pad == "VALID") pads = {0, 0, 0, 0};
+  for (int i = 0; i < 2; ++i) {
+    geo->pads[i] = static_cast<int>(pads[i]);
+    geo->strides[i] = static_cast<int>(strides[i]);
+    geo->dilations[i] = static_cast<int>(dil[i]);
+  }
+  geo->group = static_cast<int>(n.attr_int("group", 1));
+  return geo->group >= 1;
+}
+
+class ConvOp : public CudaOp {
+ public:
+  ~ConvOp() override {
+    if (x_desc_) cudnnDestroyTensorDescriptor(x_desc_);
+    if (y_desc_) cudnnDestroyTensorDescriptor(y_desc_);
+    if (b_desc_) cudnnDestroyTensorDescriptor(b_desc_);
+    if (w_desc_) cudnnDestroyFilterDescriptor(w_desc_);
+    if (conv_) cudnnDestroyConvolutionDescriptor(conv_);
+    if (act_) cudnnDestroyActivationDescriptor(act_);
+  }
+  Status build(BuildContext& ctx, const OpGroup& group);
+  Status enqueue(const RunContext& rc) override {
+    const float one = 1.0f;
+    const float alpha2 = z_ ? 1.0f : 0.0f;
+    return cudnn_status(cudnnConvolutionBiasActivationForward(rc.cudnn, &one, x_desc_, x_, w_desc_, w_, conv_, algo_,
+                                                              rc.workspace, workspace_, &alpha2, y_desc_,
+                                                              z_ ? z_ : y_, b_desc_, b_, act_, y_desc_, y_),
+                        name_);
+  }
+
+ private:
+  std::string name_;
+  cudnnTensorDescriptor_t x_desc_ = nullptr, y_desc_ = nullptr, b_desc_ = nullptr;
+  cudnnFilterDescriptor_t w_desc_ = nullptr;
+  cudnnConvolutionDescriptor_t conv_ = nullptr;
+  cudnnActivationDescriptor_t act_ = nullptr;
+  cudnnConvolutionFwdAlgo_t algo_ = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+  size_t workspace_ = 0;
+  void *x_ = nullptr, *w_ = nullptr, *b_ = nullptr, *z_ = nullptr, *y_ = nullptr;
+};
+
+Status ConvOp::build(BuildContext& ctx, const OpGroup& group) {
+  const Node& n = *group.nodes.front();
+  name_ = "node " + group.name();
+  const Graph& g = ctx.graph();
+  ConvGeometry geo;
+  if (!conv_geometry(n, &geo)) return unsupported(name_ + ": conv attributes not supported on CUDA");
+  bool relu = false;
+  std::string residual;
+  std::string conv_out = n.outputs[0];
+  for (size_t i = 1; i < group.nodes.size(); ++i) {
+    const Node& f = *group.nodes[i];
+    if (f.op_type == "Relu") relu = true;
+    if (f.op_type == "Add") residual = f.inputs[0] == conv_out ? f.inputs[1] : f.inputs[0];
+    conv_out = f.outputs[0];
+  }
+  FERRY_ASSIGN_OR_RETURN(DevTensor x, ctx.value(n.inputs[0]));
+  FERRY_ASSIGN_OR_RETURN(DevTensor y, ctx.value(group.nodes.back()->outputs[0]));
+  const Tensor* w_host = nullptr;
+  if (auto it = g.initializers.find(n.inputs[1]); it != g.initializers.end()) w_host = &it->second;
+  if (!w_host) return unsupported(name_ + ": the weight is not a constant");
+  const DType dt = x.dtype;
+  FERRY_ASSIGN_OR_RETURN(w_, ctx.upload_constant(*w_host, dt));
+  const int64_t k = w_host->dim(0);
+  Tensor bias = Tensor::zeros(DType::kFloat, {k});
+  if (n.has_input(2)) {
+    auto it = g.initializers.find(n.inputs[2]);
+    if (it == g.initializers.end() || it->second.numel() != k) return unsupported(name_ + ": the bias is not a constant");
+    bias = it->second;
+  }
+  FERRY_ASSIGN_OR_RETURN(b_, ctx.upload_constant(bias, dt));
+  if (!residual.empty()) {
+    FERRY_ASSIGN_OR_RETURN(DevTensor z, ctx.value(residual));
+    z_ = z.ptr;
+  }
+  x_ = x.ptr;
+  y_ = y.ptr;
+  FERRY_ASSIGN_OR_RETURN(x_desc_, make_tensor_desc(dt, x.shape));
+  FERRY_ASSIGN_OR_RETURN(y_desc_, make_tensor_desc(dt, y.shape));
+  FERRY_ASSIGN_OR_RETURN(b_desc_, make_tensor_desc(dt, {1, k, 1, 1}));
+  FERRY_CUDNN_RETURN_IF_ERROR(cudnnCreateFilterDescriptor(&w_desc_), name_);
+  const Shape& ws = w_host->shape();
+  FERRY_CUDNN_RETURN_IF_ERROR(
+      cudnnSetFilter4dDescriptor(w_desc_, cudnn_dtype(dt), CUDNN_TENSOR_NCHW, static_cast<int>(ws[0]),
+                                 static_cast<int>(ws[1]), static_cast<int>(ws[2]), static_cast<int>(ws[3])),
+      name_);
+  FERRY_CUDNN_RETURN_IF_ERROR(cudnnCreateConvolutionDescriptor(&conv_), name_);
+  FERRY_CUDNN_RETURN_IF_ERROR(
+      cudnnSetConvolution2dDescriptor(conv_, geo.pads[0], geo.pads[1], geo.strides[0], geo.strides[1],
+                                      geo.dilations[0], geo.dilations[1], CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+      name_);
+  FERRY_CUDNN_RETURN_IF_ERROR(cudnnSetConvolutionGroupCount(conv_, geo.group), name_);
+  FERRY_CUDNN_RETURN_IF_ERROR(
+      cudnnSetConvolutionMathType(conv_, dt == DType::kFloat ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH), name_);
+  FERRY_CUDNN_RETURN_IF_ERROR(cudnnCreateActivationDescriptor(&act_), name_);
+  FERRY_CUDNN_RETURN_IF_ERROR(cudnnSetActivationDescriptor(act_, relu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
+                                                           CUDNN_PROPAGATE_NAN, 0.0),
+                              name_);
+  // Output shape check: cuDNN's idea of the output must match the graph's.
+  int dims[4];
+  FERRY_CUDNN_RETURN_IF_ERROR(cudnnGetConvolutionNdForwardOutputDim(conv_, x_desc_, w_desc_, 4, dims), name_);
+  for (int i = 0; i < 4; ++i)
+    if (dims[i] != y.shape[static_cast<size_t>(i)])
+      return unsupported(name_ + ": cuDNN output shape differs from the graph's " + shape_to_string(y.shape));
+  if (!relu) {  // the fused call supports only this algorithm with the identity activation
+    algo_ = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+    FERRY_CUDNN_RETURN_IF_ERROR(
+        cudnnGetConvolutionForwardWorkspaceSize(ctx.cudnn(), x_desc_, w_desc_, conv_, y_desc_, algo_, &workspace_),
+        name_);
+    if (workspace_ > ctx.workspace_bytes()) return out_of_memory(name_ + ": convolution workspace too large");
+    return Status::ok();
+  }
+  // Time the candidates on the real buffers (y doubles as scratch output; nothing has run yet).
+  cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+  int found = 0;
+  FERRY_CUDNN_RETURN_IF_ERROR(
+      cudnnFindConvolutionForwardAlgorithmEx(ctx.cudnn(), x_desc_, x_, w_desc_, w_, conv_, y_desc_, y_,
+                                             CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, perf, ctx.workspace(),
+                                             ctx.workspace_bytes()),
+      name_ + ": algorithm search");
+  for (int i = 0; i < found; ++i) {
+    if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > ctx.workspace_bytes()) continue;
+    if (dt == DType::kFloat && perf[i].mathType != CUDNN_FMA_MATH && perf[i].mathType != CUDNN_DEFAULT_MATH) continue;
+    algo_ = perf[i].algo;
+    workspace_ = perf[i].memory;
+    return Status::ok();
+  }
+  return unsupported(name_ + ": no cuDNN algorithm fits the workspace");
+}
+
+// ---- pooling: MaxPool / AveragePool / GlobalAveragePool / GlobalMaxPool through cudnnPoolingForward.
+
+class PoolOp : public CudaOp {
+ public:
+  ~PoolOp() override {
+    if (x_desc_) cudnnDestroyTensorDescriptor(x_desc_);
+    if (y_desc_) cudnnDestroyTensorDescriptor(y_desc_);
+    if (pool_) cudnnDestroyPoolingDescriptor(pool_);
+  }
+  Status build(BuildContext& ctx, const OpGroup& group);
+  Status enqueue(const RunContext& rc) override {
+    const float one = 1.0f, zero = 0.0f;
+    return cudnn_status(cudnnPoolingForward(rc.cudnn, pool_, &one, x_desc_, x_, &zero, y_desc_, y_), name_);
+  }
+
+ private:
+  std::string name_;
+  cudnnTensorDescriptor_t x_desc_ = nullptr, y_desc_ = nullptr;
+  cudnnPoolingDescriptor_t pool_ = nullptr;
+  void *x_ = nullptr, *y_ = nullptr;
+};
+
+Status PoolOp::build(BuildContext& ctx, const OpGroup& group) {
+  const Node& n = *group.nodes.front();
+  name_ = "node " + group.name();
+  FERRY_ASSIGN_OR_RETURN(DevTensor x, ctx.value(n.inputs[0]));
+  FERRY_ASSIGN_OR_RETURN(DevTensor y, ctx.value(n.outputs[0]));
+  x_ = x.ptr;
+  y_ = y.ptr;
+  FERRY_ASSIGN_OR_RETURN(x_desc_, make_tensor_desc(x.dtype, x.shape));
+  FERRY_ASSIGN_OR_RETURN(y_desc_, make_tensor_desc(y.dtype, y.shape));
+  FERRY_CUDNN_RETURN_IF_ERROR(cudnnCreatePoolingDescriptor(&pool_), name_);
+  const bool global = n.op_type.rfind("Global", 0) == 0;
+  const bool max = n.op_type.find("Max") != std::string::npos;
+  int win[2], pad[2] = {0, 0}, stride[2] = {1, 1};
+  if (global) {
+    win[0] = static_cast<int>(x.shape[2]);
+    win[1] = static_cast<int>(x.shape[3]);
+  } else {
+    auto k = n.attr_ints("kernel_shape");
+    auto p = n.attr_ints("pads", {0, 0, 0, 0});
+    auto s = n.attr_ints("strides", {1, 1});
+    for (int i = 0; i < 2; ++i) {
+      win[i] = static_cast<int>(k[i]);
+      pad[i] = static_cast<int>(p[i]);
+      stride[i] = static_cast<int>(s[i]);
+    }
+  }
+  cudnnPoolingMode_t mode = max ? CUDNN_POOLING_MAX_DETERMINISTIC
+                                : (n.attr_int("count_include_pad", 0) ? CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING
+                                                                      : CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING);
+  FERRY_CUDNN_RETURN_IF_ERROR(
+      cudnnSetPooling2dDescriptor(pool_, mode, CUDNN_PROPAGATE_NAN, win[0], win[1], pad[0], pad[1], stride[0], stride[1]),
+      name_);
+  int dims[4];
+  FERRY_CUDNN_RETURN_IF_ERROR(cudnnGetPoolingNdForwardOutputDim(pool_, x_desc_, 4, dims), name_);
+  for (int i = 0; i < 4; ++i)
+    if (dims[i] != y.shape[static_cast<size_t>(i)])
+      return unsupported(name_ + ": cuDNN pooling output differs from the graph's " + shape_to_string(y.shape));
+  return Status::ok();
+}
+
+}  // namespace
+
+bool conv_supports(const Graph& g, const Node& n) {
+  if (n.op_type != "Conv" || n.inputs.size() < 2 || !g.initializers.count(n.inputs[1])) return false;
+  if (n.has_input(2) && !g.initializers.count(n.inputs[2])) return false;
+  Shape x, w;
+  if (!static_shape(g, n.inputs[0], &x) || !static_shape(g, n.inputs[1], &w) || x.size() != 4 || w.size() != 4)
+    return false;
+  if (g.initializers.at(n.inputs[1]).dtype() != DType::kFloat) return false;
+  ConvGeometry geo;
+  return conv_geometry(n, &geo);
+}
+
+Expected<std::unique_ptr<CudaOp>> build_conv(BuildContext& ctx, const OpGroup& group) {
+  auto op = std::make_unique<ConvOp>();
+  FERRY_RETURN_IF_ERROR(op->build(ctx, group));
+  return std::unique_ptr<CudaOp>(std::move(op));
+}
+
+bool pool_supports(const Graph& g, const Node& n) {
+  const std::string& op = n.op_type;
+  if (op != "MaxPool" && op != "AveragePool" && op != "GlobalAveragePool" && op != "GlobalMaxPool") return false;
+  if (n.outputs.size() != 1) return false;  // MaxPool's Indices output is not supported
+  Shape x;
+  if (!static_shape(g, n.inputs[0], &x) || x.size() != 4) return false;
+  if (op.rfind("Global", 0) == 0) return true;
+  if (n.attr_string("auto_pad", "NOTSET") != "NOTSET" || n.attr_int("ceil_mode", 0) != 0) return false;
+  auto k = n.attr_ints("kernel_shape");
+  auto p = n.attr_ints("pads", {0, 0, 0, 0});
+  auto s = n.attr_ints("strides", {1, 1});
+  auto d = n.attr_ints("dilations", {1, 1});
+  if (k.size() != 2 || p.size() != 4 || s.size() != 2 || d != std::vector<int64_t>{1, 1}) return false;
+  if (n.attr_int("storage_order", 0) != 0) return false;
+  return p[0] == p[2] && p[1] == p[3];
+}
+
+Expected<std::unique_ptr<CudaOp>> build_pool(BuildContext& ctx, const OpGroup& group) {
+  auto op = std::make_unique<PoolOp>();
+  FERRY_RETURN_IF_ERROR(op->build(ctx, group));
+  return std::unique_ptr<CudaOp>(std::move(op));
+}
+
+}  // namespace ferry::cuda

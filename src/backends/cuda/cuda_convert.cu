@@ -1,0 +1,50 @@
+// cuda_convert.cu — float32 <-> float16 / bfloat16 conversion at the device program's API edges.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "backends/cuda/cuda_ops.h"
+
+namespace ferry::cuda {
+
+namespace {
+
+template <typename T>
+__global__ void from_f32(const float* __restrict__ src, T* __restrict__ dst, size_t n) {
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
+    dst[i] = static_cast<T>(src[i]);
+}
+
+template <typename T>
+__global__ void to_f32(const T* __restrict__ src, float* __restrict__ dst, size_t n) {
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
+    dst[i] = static_cast<float>(src[i]);
+}
+
+unsigned grid_for(size_t n) {
+  size_t blocks = (n + 255) / 256;
+  return static_cast<unsigned>(blocks < 65535 ? (blocks ? blocks : 1) : 65535);
+}
+
+}  // namespace
+
+cudaError_t convert_from_f32(const float* src, void* dst, DType dst_type, size_t n, cudaStream_t stream) {
+  if (dst_type == DType::kFloat16)
+    from_f32<<<grid_for(n), 256, 0, stream>>>(src, static_cast<__half*>(dst), n);
+  else if (dst_type == DType::kBFloat16)
+    from_f32<<<grid_for(n), 256, 0, stream>>>(src, static_cast<__nv_bfloat16*>(dst), n);
+  else
+    return cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, stream);
+  return cudaGetLastError();
+}
+
+cudaError_t convert_to_f32(const void* src, DType src_type, float* dst, size_t n, cudaStream_t stream) {
+  if (src_type == DType::kFloat16)
+    to_f32<<<grid_for(n), 256, 0, stream>>>(static_cast<const __half*>(src), dst, n);
+  else if (src_type == DType::kBFloat16)
+    to_f32<<<grid_for(n), 256, 0, stream>>>(static_cast<const __nv_bfloat16*>(src), dst, n);
+  else
+    return cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, stream);
+  return cudaGetLastError();
+}
+
+}  // namespace ferry::cuda

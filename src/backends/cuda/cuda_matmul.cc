@@ -1,0 +1,177 @@
+// cuda_matmul.cc — Gemm and MatMul through cuBLASLt, with the bias and Relu epilogues fused.
+//
+// Row-major D[M,N] = A[M,K] B[K,N] is computed as the column-major D^T = B^T A^T, so no data moves: cuBLASLt's
+// "A" is our B and its "B" is our A. MatMul with a 2-D right operand folds the batch into M; equal batch dims
+// on both sides run as a strided batch. The algorithm comes from cuBLASLt's heuristic once, at build time,
+// within the program's workspace. FP32 computes in plain FP32 (no TF32), FP16/BF16 accumulate in FP32.
+#include "backends/cuda/cuda_check.h"
+#include "backends/cuda/cuda_ops.h"
+
+namespace ferry::cuda {
+
+namespace {
+
+cudaDataType_t cuda_type(DType t) {
+  return t == DType::kFloat16 ? CUDA_R_16F : t == DType::kBFloat16 ? CUDA_R_16BF : CUDA_R_32F;
+}
+
+class MatMulOp : public CudaOp {
+ public:
+  ~MatMulOp() override {
+    if (a_layout_) cublasLtMatrixLayoutDestroy(a_layout_);
+    if (b_layout_) cublasLtMatrixLayoutDestroy(b_layout_);
+    if (c_layout_) cublasLtMatrixLayoutDestroy(c_layout_);
+    if (d_layout_) cublasLtMatrixLayoutDestroy(d_layout_);
+    if (desc_) cublasLtMatmulDescDestroy(desc_);
+  }
+  Status build(BuildContext& ctx, const OpGroup& group);
+  Status enqueue(const RunContext& rc) override {
+    return cublas_status(cublasLtMatmul(rc.lt, desc_, &alpha_, lt_a_, a_layout_, lt_b_, b_layout_, &beta_,
+                                        c_ ? c_ : d_, c_ ? c_layout_ : d_layout_, d_, d_layout_, &algo_, rc.workspace,
+                                        rc.workspace_bytes, rc.stream),
+                         name_);
+  }
+
+ private:
+  std::string name_;
+  cublasLtMatmulDesc_t desc_ = nullptr;
+  cublasLtMatrixLayout_t a_layout_ = nullptr, b_layout_ = nullptr, c_layout_ = nullptr, d_layout_ = nullptr;
+  cublasLtMatmulAlgo_t algo_{};
+  float alpha_ = 1.0f, beta_ = 0.0f;
+  const void *lt_a_ = nullptr, *lt_b_ = nullptr, *c_ = nullptr;
+  void* d_ = nullptr;
+};
+
+Status MatMulOp::build(BuildContext& ctx, const OpGroup& group) {
+  const Node& n = *group.nodes.front();
+  name_ = "node " + group.name();
+  const bool gemm = n.op_type == "Gemm";
+  const bool relu = group.nodes.size() > 1;
+  FERRY_ASSIGN_OR_RETURN(DevTensor a, ctx.value(n.inputs[0]));
+  FERRY_ASSIGN_OR_RETURN(DevTensor b, ctx.value(n.inputs[1]));
+  FERRY_ASSIGN_OR_RETURN(DevTensor d, ctx.value(group.nodes.back()->outputs[0]));
+  const bool ta = gemm && n.attr_int("transA", 0);
+  const bool tb = gemm && n.attr_int("transB", 0);
+  if (gemm) {
+    alpha_ = n.attr_float("alpha", 1.0f);
+  }
+  const Shape& as = a.shape;
+  const Shape& bs = b.shape;
+  int64_t m = ta ? as[as.size() - 1] : as[as.size() - 2];
+  int64_t k = ta ? as[as.size() - 2] : as[as.size() - 1];
+  int64_t nn = tb ? bs[bs.size() - 2] : bs[bs.size() - 1];
+  int64_t batch = 1;
+  int64_t a_stride = 0, b_stride = 0;
+  if (bs.size() == 2) {
+    for (size_t i = 0; i + 2 < as.size(); ++i) m *= as[i];  // fold A's batch into M (A is packed)
+  } else {
+    for (size_t i = 0; i + 2 < as.size(); ++i) batch *= as[i];
+    a_stride = m * k;
+    b_stride = k * nn;
+  }
+  const DType dt = d.dtype;
+  const cudaDataType_t ct = cuda_type(dt);
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&desc_, CUBLAS_COMPUTE_32F, CUDA_R_32F), name_);
+  // cuBLASLt "A" = our B (column-major N x K), "B" = our A (column-major K x M).
+  cublasOperation_t op_a = tb ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)),
+                               name_);
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)),
+                               name_);
+  FERRY_CUBLAS_RETURN_IF_ERROR(
+      cublasLtMatrixLayoutCreate(&a_layout_, ct, tb ? k : nn, tb ? nn : k, tb ? k : nn), name_);
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&b_layout_, ct, ta ? m : k, ta ? k : m, ta ? m : k), name_);
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d_layout_, ct, nn, m, nn), name_);
+  if (batch > 1) {
+    int32_t count = static_cast<int32_t>(batch);
+    int64_t d_stride = m * nn;
+    for (auto [layout, stride] : {std::pair{a_layout_, b_stride}, {b_layout_, a_stride}, {d_layout_, d_stride}}) {
+      FERRY_CUBLAS_RETURN_IF_ERROR(
+          cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)), name_);
+      FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                                                    &stride, sizeof(stride)),
+                                   name_);
+    }
+  }
+  cublasLtEpilogue_t epi = relu ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT;
+  if (gemm && n.has_input(2)) {
+    const Graph& g = ctx.graph();
+    float beta = n.attr_float("beta", 1.0f);
+    Shape cs;
+    static_shape(g, n.inputs[2], &cs);
+    int64_t cn = shape_numel(cs);
+    if (cn == nn && (cs.size() == 1 || (cs.size() == 2 && cs[0] == 1)) && g.initializers.count(n.inputs[2])) {
+      Tensor bias = g.initializers.at(n.inputs[2]);
+      if (beta != 1.0f) {
+        Tensor scaled = Tensor::empty(DType::kFloat, bias.shape());
+        for (int64_t i = 0; i < cn; ++i) scaled.data<float>()[i] = bias.data<float>()[i] * beta;
+        bias = scaled;
+      }
+      FERRY_ASSIGN_OR_RETURN(void* bias_ptr, ctx.upload_constant(bias, dt));
+      FERRY_CUBLAS_RETURN_IF_ERROR(
+          cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr, sizeof(bias_ptr)), name_);
+      epi = relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
+    } else if (cs.size() == 2 && cs[0] == m && cs[1] == nn) {
+      FERRY_ASSIGN_OR_RETURN(DevTensor c, ctx.value(n.inputs[2]));
+      c_ = c.ptr;
+      beta_ = beta;
+      FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&c_layout_, ct, nn, m, nn), name_);
+    } else {
+      return unsupported(name_ + ": Gemm's C shape " + shape_to_string(cs) + " is not supported on CUDA");
+    }
+  }
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)),
+                               name_);
+  lt_a_ = b.ptr;
+  lt_b_ = a.ptr;
+  d_ = d.ptr;
+  cublasLtMatmulPreference_t pref = nullptr;
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&pref), name_);
+  size_t ws = ctx.workspace_bytes();
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(ctx.lt(), desc_, a_layout_, b_layout_,
+                                                     c_ ? c_layout_ : d_layout_, d_layout_, pref, 1, &result, &found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  FERRY_CUBLAS_RETURN_IF_ERROR(st, name_ + ": algorithm heuristic");
+  if (found == 0) return unsupported(name_ + ": cuBLASLt found no algorithm");
+  algo_ = result.algo;
+  return Status::ok();
+}
+
+}  // namespace
+
+bool matmul_supports(const Graph& g, const Node& n) {
+  if (n.op_type != "Gemm" && n.op_type != "MatMul") return false;
+  if (n.inputs.size() < 2 || n.outputs.size() != 1) return false;
+  Shape a, b;
+  if (!static_shape(g, n.inputs[0], &a) || !static_shape(g, n.inputs[1], &b)) return false;
+  if (a.size() < 2 || b.size() < 2) return false;
+  if (n.op_type == "Gemm") {
+    if (a.size() != 2 || b.size() != 2) return false;
+    if (n.has_input(2)) {
+      Shape c;
+      if (!static_shape(g, n.inputs[2], &c)) return false;
+      const int64_t m = n.attr_int("transA", 0) ? a[1] : a[0];
+      const int64_t nn = n.attr_int("transB", 0) ? b[0] : b[1];
+      const bool bias = g.initializers.count(n.inputs[2]) && shape_numel(c) == nn &&
+                        (c.size() == 1 || (c.size() == 2 && c[0] == 1));
+      if (!bias && c != Shape{m, nn}) return false;
+    }
+    return true;
+  }
+  if (b.size() == 2) return true;
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i + 2 < a.size(); ++i)
+    if (a[i] != b[i]) return false;
+  return true;
+}
+
+Expected<std::unique_ptr<CudaOp>> build_matmul(BuildContext& ctx, const OpGroup& group) {
+  auto op = std::make_unique<MatMulOp>();
+  FERRY_RETURN_IF_ERROR(op->build(ctx, group));
+  return std::unique_ptr<CudaOp>(std::move(op));
+}
+
+}  // namespace ferry::cuda

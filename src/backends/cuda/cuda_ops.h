@@ -1,0 +1,102 @@
+// cuda_ops.h — what the CUDA backend's per-node operators see (internal to src/backends/cuda).
+//
+// The program (cuda_program.cc) plans every device value's bytes in one arena before any op is built, so
+// ops capture device pointers at build time and enqueue() only launches work: no allocation, no host sync,
+// safe to capture into a CUDA graph. One op may run a fused group of nodes (Conv -> Add -> Relu): the group's
+// anchor comes first and only the last node's outputs are materialized.
+//
+// Adding an op: a `<family>_supports(graph, node)` and a builder case in the family's file, one line each in
+// cuda_supports() / build_cuda_op() (cuda_ops.cc).
+#pragma once
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ferry/status.h"
+#include "ferry/tensor.h"
+#include "ir/graph.h"
+
+namespace ferry::cuda {
+
+// A value on the device: storage dtype (the precision for float values) and its static shape, packed row-major.
+struct DevTensor {
+  void* ptr = nullptr;
+  DType dtype = DType::kUndefined;
+  Shape shape;
+};
+
+struct RunContext {
+  cudaStream_t stream = nullptr;
+  cudnnHandle_t cudnn = nullptr;
+  cublasLtHandle_t lt = nullptr;
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
+};
+
+class CudaOp {
+ public:
+  virtual ~CudaOp() = default;
+  virtual Status enqueue(const RunContext& rc) = 0;
+};
+
+// The compile-time view an op builder gets from the program.
+class BuildContext {
+ public:
+  virtual ~BuildContext() = default;
+  virtual const Graph& graph() const = 0;
+  virtual DType precision() const = 0;
+  virtual cudnnHandle_t cudnn() const = 0;
+  virtual cublasLtHandle_t lt() const = 0;
+  virtual size_t workspace_bytes() const = 0;
+  virtual void* workspace() const = 0;  // for algorithm searches at build time
+  // A node input or output: its planned arena storage, or for an initializer a device copy converted to the
+  // precision (made once, cached by name).
+  virtual Expected<DevTensor> value(const std::string& name) = 0;
+  // A device copy of `host` (a float tensor converted to `dtype`, or raw bytes for other types).
+  virtual Expected<void*> upload_constant(const Tensor& host, DType dtype) = 0;
+};
+
+// Several nodes run as one op; nodes.front() is the anchor, nodes.back() produces the materialized outputs.
+struct OpGroup {
+  std::vector<const Node*> nodes;
+  std::string name() const;  // the anchor's display name, "+Relu" etc. for fused followers
+};
+
+// Float storage type of `precision` for float32 graph values.
+DType device_dtype(DType graph_dtype, DType precision);
+cudnnDataType_t cudnn_dtype(DType t);
+// The static shape of `name` in `g`, or an empty optional when it is not concrete.
+bool static_shape(const Graph& g, const std::string& name, Shape* shape, DType* dtype = nullptr);
+// A cuDNN descriptor of a packed tensor, rank padded to >= 4 with leading ones (numpy broadcasting).
+Expected<cudnnTensorDescriptor_t> make_tensor_desc(DType dtype, const Shape& shape, int min_rank = 4);
+
+bool cuda_supports(const Graph& g, const Node& n);
+// Which node may follow `group` into the same op (nullptr: none): Conv+Add+Relu, Gemm+Relu.
+bool can_fuse(const Graph& g, const OpGroup& group, const Node& next);
+Expected<std::unique_ptr<CudaOp>> build_cuda_op(BuildContext& ctx, const OpGroup& group);
+
+// Families (one file each).
+bool conv_supports(const Graph& g, const Node& n);
+Expected<std::unique_ptr<CudaOp>> build_conv(BuildContext& ctx, const OpGroup& group);
+bool pool_supports(const Graph& g, const Node& n);
+Expected<std::unique_ptr<CudaOp>> build_pool(BuildContext& ctx, const OpGroup& group);
+bool matmul_supports(const Graph& g, const Node& n);
+Expected<std::unique_ptr<CudaOp>> build_matmul(BuildContext& ctx, const OpGroup& group);
+bool elementwise_supports(const Graph& g, const Node& n);
+Expected<std::unique_ptr<CudaOp>> build_elementwise(BuildContext& ctx, const OpGroup& group);
+// ferry's own kernels (kernels/launch.h): elementwise, softmax, reduce, transpose, concat/slice/gather, norms.
+bool kernel_supports(const Graph& g, const Node& n);
+Expected<std::unique_ptr<CudaOp>> build_kernel_op(BuildContext& ctx, const OpGroup& group);
+// Reshape/Flatten/Squeeze/Unsqueeze/Identity: output aliases the input bytes (no op).
+bool is_alias_op(const Node& n);
+
+// cuda_convert.cu: float32 <-> float16/bfloat16 element conversion on `stream`.
+cudaError_t convert_from_f32(const float* src, void* dst, DType dst_type, size_t n, cudaStream_t stream);
+cudaError_t convert_to_f32(const void* src, DType src_type, float* dst, size_t n, cudaStream_t stream);
+
+}  // namespace ferry::cuda

@@ -1,0 +1,417 @@
+// cuda_program.cc — CudaBackend and the compiled CudaProgram: fusion grouping, arena planning, weight upload,
+// staging, and the per-segment run loop (optionally replayed from a CUDA graph).
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "backends/cuda/cuda_backend.h"
+#include "backends/cuda/cuda_check.h"
+#include "backends/cuda/cuda_ops.h"
+#include "core/float_convert.h"
+#include "runtime/memory_plan.h"
+
+namespace ferry::cuda {
+
+namespace {
+
+constexpr size_t kAlign = 256;
+constexpr size_t kWorkspaceBytes = size_t{256} << 20;
+
+size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+const char* precision_name(DType t) {
+  return t == DType::kFloat16 ? "fp16" : t == DType::kBFloat16 ? "bf16" : "fp32";
+}
+
+struct Val {
+  DType dtype = DType::kUndefined;
+  Shape shape;
+  int item = -1;
+  void* ptr = nullptr;
+};
+
+struct Transfer {
+  Val* val = nullptr;
+  size_t pinned_offset = 0;
+  size_t count = 0;  // elements (FP32 on the host)
+};
+
+struct Segment {
+  std::vector<std::unique_ptr<CudaOp>> ops;
+  std::vector<Transfer> up, down;
+  cudaGraphExec_t exec = nullptr;
+};
+
+class CudaProgram final : public DeviceProgram, public BuildContext {
+ public:
+  CudaProgram(const Graph& g, const DeviceOptions& o) : graph_(g), opt_(o) {}
+  ~CudaProgram() override;
+  Status init(const std::vector<DeviceSegmentSpec>& specs);
+
+  Status run_segment(size_t k, const std::vector<const Tensor*>& inputs, std::vector<Tensor>* outputs) override;
+  DeviceTimings timings() const override { return timings_; }
+  void reset_timings() override { timings_ = {}; }
+  std::string summary() const override;
+
+  const Graph& graph() const override { return graph_; }
+  DType precision() const override { return opt_.precision; }
+  cudnnHandle_t cudnn() const override { return cudnn_; }
+  cublasLtHandle_t lt() const override { return lt_; }
+  size_t workspace_bytes() const override { return kWorkspaceBytes; }
+  void* workspace() const override { return workspace_; }
+  Expected<DevTensor> value(const std::string& name) override;
+  Expected<void*> upload_constant(const Tensor& host, DType dtype) override;
+
+ private:
+  std::string where() const { return "cuda:" + std::to_string(opt_.device); }
+  Status create_resources();
+  Status plan(const std::vector<DeviceSegmentSpec>& specs, std::vector<std::vector<OpGroup>>* groups);
+  Status enqueue_ops(Segment& seg);
+
+  const Graph& graph_;
+  DeviceOptions opt_;
+  cudaStream_t stream_ = nullptr;
+  cudnnHandle_t cudnn_ = nullptr;
+  cublasLtHandle_t lt_ = nullptr;
+  cudaEvent_t ev_[4] = {};
+  void* arena_ = nullptr;
+  size_t arena_bytes_ = 0, intermediate_bytes_ = 0;
+  char* weights_ = nullptr;
+  size_t weights_used_ = 0, weights_cap_ = 0;
+  void* workspace_ = nullptr;
+  float* scratch_ = nullptr;  // FP32 staging on the device for precision conversion at the edges
+  char* pinned_ = nullptr;
+  std::unordered_map<std::string, Val> vals_;
+  std::unordered_map<std::string, void*> consts_;
+  std::vector<Segment> segs_;
+  int fused_nodes_ = 0, ops_ = 0;
+  DeviceTimings timings_;
+};
+
+CudaProgram::~CudaProgram() {
+  cudaSetDevice(opt_.device);
+  if (stream_) cudaStreamSynchronize(stream_);
+  for (auto& s : segs_) {
+    s.ops.clear();
+    if (s.exec) cudaGraphExecDestroy(s.exec);
+  }
+  for (auto e : ev_)
+    if (e) cudaEventDestroy(e);
+  if (cudnn_) cudnnDestroy(cudnn_);
+  if (lt_) cublasLtDestroy(lt_);
+  if (stream_) cudaStreamDestroy(stream_);
+  for (void* p : {arena_, static_cast<void*>(weights_), workspace_, static_cast<void*>(scratch_)})
+    if (p) cudaFree(p);
+  if (pinned_) cudaFreeHost(pinned_);
+}
+
+Status CudaProgram::create_resources() {
+  FERRY_CUDA_RETURN_IF_ERROR(cudaSetDevice(opt_.device), where());
+  FERRY_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), where() + ": stream");
+  FERRY_CUDNN_RETURN_IF_ERROR(cudnnCreate(&cudnn_), where() + ": cuDNN handle");
+  FERRY_CUDNN_RETURN_IF_ERROR(cudnnSetStream(cudnn_, stream_), where());
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtCreate(&lt_), where() + ": cuBLASLt handle");
+  for (auto& e : ev_) FERRY_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e), where() + ": event");
+  FERRY_CUDA_RETURN_IF_ERROR(cudaMalloc(&workspace_, kWorkspaceBytes),
+                             where() + ": workspace of " + std::to_string(kWorkspaceBytes >> 20) + " MiB");
+  size_t weight_bytes = size_t{1} << 20;
+  std::unordered_set<std::string> seen;
+  for (const Node& n : graph_.nodes)
+    for (const auto& in : n.inputs)
+      if (auto it = graph_.initializers.find(in); it != graph_.initializers.end() && seen.insert(in).second)
+        weight_bytes += 2 * align_up(it->second.nbytes()) + 2 * kAlign;  // + derived constants (biases, 1/c)
+  for (const Node& n : graph_.nodes)
+    if (n.op_type == "Conv" && n.inputs.size() > 1)
+      if (auto it = graph_.initializers.find(n.inputs[1]); it != graph_.initializers.end())
+        weight_bytes += align_up(static_cast<size_t>(it->second.dim(0)) * 4);
+  FERRY_CUDA_RETURN_IF_ERROR(cudaMalloc(reinterpret_cast<void**>(&weights_), weight_bytes),
+                             where() + ": weights (" + std::to_string(weight_bytes >> 20) + " MiB)");
+  weights_cap_ = weight_bytes;
+  return Status::ok();
+}
+
+Expected<void*> CudaProgram::upload_constant(const Tensor& host, DType dtype) {
+  Tensor conv = host;
+  if (host.dtype() == DType::kFloat && dtype != DType::kFloat) {
+    conv = Tensor::empty(dtype, host.shape());
+    const float* src = host.data<float>();
+    auto* dst = conv.data<uint16_t>();
+    for (int64_t i = 0; i < host.numel(); ++i)
+      dst[i] = dtype == DType::kFloat16 ? float_to_half(src[i]) : float_to_bf16(src[i]);
+  }
+  size_t bytes = align_up(conv.nbytes());
+  if (weights_used_ + bytes > weights_cap_) return internal_error(where() + ": weight buffer overflow");
+  void* p = weights_ + weights_used_;
+  weights_used_ += bytes;
+  FERRY_CUDA_RETURN_IF_ERROR(cudaMemcpy(p, conv.raw_data(), conv.nbytes(), cudaMemcpyHostToDevice),
+                             where() + ": weight upload");
+  return p;
+}
+
+Expected<DevTensor> CudaProgram::value(const std::string& name) {
+  if (auto it = vals_.find(name); it != vals_.end()) return DevTensor{it->second.ptr, it->second.dtype, it->second.shape};
+  auto it = graph_.initializers.find(name);
+  if (it == graph_.initializers.end()) return internal_error(where() + ": value '" + name + "' has no device storage");
+  DType dt = device_dtype(it->second.dtype(), opt_.precision);
+  auto c = consts_.find(name);
+  if (c == consts_.end()) {
+    FERRY_ASSIGN_OR_RETURN(void* p, upload_constant(it->second, dt));
+    c = consts_.emplace(name, p).first;
+  }
+  return DevTensor{c->second, dt, it->second.shape()};
+}
+
+// Groups fusable nodes, assigns every device value a plan item and places them in the arena.
+Status CudaProgram::plan(const std::vector<DeviceSegmentSpec>& specs, std::vector<std::vector<OpGroup>>* groups) {
+  std::unordered_map<std::string, std::vector<int>> readers;
+  for (const Node& n : graph_.nodes)
+    for (const auto& in : n.inputs)
+      if (!in.empty()) readers[in].push_back(n.index);
+  std::vector<PlanItem> items;
+  auto new_item = [&](const std::string& name, int def) -> Status {
+    Shape s;
+    DType t;
+    if (!static_shape(graph_, name, &s, &t)) return internal_error(where() + ": value '" + name + "' has no static shape");
+    Val v{device_dtype(t, opt_.precision), s, static_cast<int>(items.size()), nullptr};
+    PlanItem it;
+    it.bytes = static_cast<size_t>(shape_numel(s)) * dtype_size(v.dtype);
+    it.def = it.last = def;
+    it.arena_ok = true;
+    items.push_back(it);
+    vals_[name] = v;
+    return Status::ok();
+  };
+  int step = 0;
+  for (const auto& spec : specs) {
+    std::unordered_map<int, int> pos;
+    for (size_t i = 0; i < spec.nodes.size(); ++i) pos[spec.nodes[i]] = static_cast<int>(i);
+    std::unordered_set<int> claimed;
+    std::vector<std::pair<int, OpGroup>> placed;
+    for (int idx : spec.nodes) {
+      if (claimed.count(idx)) continue;
+      OpGroup grp{{&graph_.nodes[static_cast<size_t>(idx)]}};
+      claimed.insert(idx);
+      while (!is_alias_op(*grp.nodes.front())) {
+        const Node& last = *grp.nodes.back();
+        if (last.outputs.size() != 1) break;
+        auto r = readers.find(last.outputs[0]);
+        if (r == readers.end() || r->second.size() != 1 || !pos.count(r->second[0]) || claimed.count(r->second[0])) break;
+        const Node& next = graph_.nodes[static_cast<size_t>(r->second[0])];
+        if (!can_fuse(graph_, grp, next)) break;
+        grp.nodes.push_back(&next);
+        claimed.insert(next.index);
+      }
+      fused_nodes_ += static_cast<int>(grp.nodes.size()) - 1;
+      placed.emplace_back(pos[grp.nodes.back()->index], std::move(grp));
+    }
+    std::sort(placed.begin(), placed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    const int first = step;
+    for (const auto& name : spec.uploads) FERRY_RETURN_IF_ERROR(new_item(name, first));
+    std::vector<OpGroup> seg_groups;
+    for (auto& [p, grp] : placed) {
+      std::unordered_set<std::string> inside;
+      for (const Node* n : grp.nodes) {
+        for (const auto& in : n->inputs) {
+          if (in.empty() || inside.count(in) || graph_.initializers.count(in)) continue;
+          auto v = vals_.find(in);
+          if (v == vals_.end()) return internal_error(where() + ": input '" + in + "' of " + n->display_name() +
+                                                      " is neither produced on the device nor uploaded");
+          items[static_cast<size_t>(v->second.item)].last = step;
+        }
+        for (const auto& o : n->outputs) inside.insert(o);
+      }
+      const Node& last = *grp.nodes.back();
+      for (const auto& o : last.outputs) {
+        if (o.empty()) continue;
+        FERRY_RETURN_IF_ERROR(new_item(o, step));
+        if (is_alias_op(last)) items.back().alias_of = vals_[last.inputs[0]].item;
+      }
+      seg_groups.push_back(std::move(grp));
+      ++step;
+    }
+    const int end = std::max(first, step - 1);
+    for (const auto& name : spec.downloads) {
+      auto v = vals_.find(name);
+      if (v == vals_.end()) return internal_error(where() + ": download '" + name + "' is not on the device");
+      items[static_cast<size_t>(v->second.item)].last = std::max(items[static_cast<size_t>(v->second.item)].last, end);
+    }
+    step = std::max(step, first + 1);  // an empty segment still takes a step (its uploads/downloads)
+    groups->push_back(std::move(seg_groups));
+  }
+  MemoryPlan mp = plan_memory(items);
+  arena_bytes_ = std::max<size_t>(mp.arena_bytes, kAlign);
+  intermediate_bytes_ = mp.planned_bytes;
+  FERRY_CUDA_RETURN_IF_ERROR(cudaMalloc(&arena_, arena_bytes_),
+                             where() + ": activation arena of " + std::to_string(arena_bytes_ >> 20) + " MiB");
+  for (auto& [name, v] : vals_) {
+    int root = mp.root[static_cast<size_t>(v.item)];
+    size_t off = mp.offset[static_cast<size_t>(root)];
+    if (off == MemoryPlan::kNone) return internal_error(where() + ": value '" + name + "' was not placed in the arena");
+    v.ptr = static_cast<char*>(arena_) + off;
+  }
+  return Status::ok();
+}
+
+Status CudaProgram::init(const std::vector<DeviceSegmentSpec>& specs) {
+  FERRY_RETURN_IF_ERROR(create_resources());
+  std::vector<std::vector<OpGroup>> groups;
+  FERRY_RETURN_IF_ERROR(plan(specs, &groups));
+  size_t pinned_bytes = 0, scratch_elems = 0;
+  segs_.resize(specs.size());
+  for (size_t k = 0; k < specs.size(); ++k) {
+    for (auto [names, list] : {std::pair{&specs[k].uploads, &segs_[k].up}, {&specs[k].downloads, &segs_[k].down}})
+      for (const auto& name : *names) {
+        Val& v = vals_[name];
+        Transfer t{&v, pinned_bytes, static_cast<size_t>(shape_numel(v.shape))};
+        if (v.dtype != opt_.precision && v.dtype != DType::kFloat)
+          return unsupported(where() + ": value '" + name + "' of type " + dtype_name(v.dtype) + " cannot cross to the host");
+        pinned_bytes += align_up(t.count * sizeof(float));
+        scratch_elems = std::max(scratch_elems, t.count);
+        list->push_back(t);
+      }
+  }
+  if (pinned_bytes)
+    FERRY_CUDA_RETURN_IF_ERROR(cudaMallocHost(reinterpret_cast<void**>(&pinned_), pinned_bytes),
+                               where() + ": pinned staging of " + std::to_string(pinned_bytes >> 20) + " MiB");
+  if (opt_.precision != DType::kFloat && scratch_elems)
+    FERRY_CUDA_RETURN_IF_ERROR(cudaMalloc(reinterpret_cast<void**>(&scratch_), scratch_elems * sizeof(float)),
+                               where() + ": conversion scratch");
+  for (size_t k = 0; k < groups.size(); ++k)
+    for (const OpGroup& grp : groups[k]) {
+      if (is_alias_op(*grp.nodes.front())) continue;
+      FERRY_ASSIGN_OR_RETURN(auto op, build_cuda_op(*this, grp));
+      segs_[k].ops.push_back(std::move(op));
+      ++ops_;
+    }
+  FERRY_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize(), where() + ": compile");
+  return Status::ok();
+}
+
+Status CudaProgram::enqueue_ops(Segment& seg) {
+  RunContext rc{stream_, cudnn_, lt_, workspace_, kWorkspaceBytes};
+  if (!opt_.cuda_graph) {
+    for (auto& op : seg.ops) FERRY_RETURN_IF_ERROR(op->enqueue(rc));
+    return Status::ok();
+  }
+  if (!seg.exec) {
+    FERRY_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), where() + ": capture");
+    Status st = Status::ok();
+    for (auto& op : seg.ops) {
+      st = op->enqueue(rc);
+      if (!st.is_ok()) break;
+    }
+    cudaGraph_t graph = nullptr;
+    cudaError_t e = cudaStreamEndCapture(stream_, &graph);
+    FERRY_RETURN_IF_ERROR(st);
+    FERRY_CUDA_RETURN_IF_ERROR(e, where() + ": end capture");
+    e = cudaGraphInstantiate(&seg.exec, graph, 0);
+    cudaGraphDestroy(graph);
+    FERRY_CUDA_RETURN_IF_ERROR(e, where() + ": graph instantiate");
+  }
+  FERRY_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(seg.exec, stream_), where() + ": graph launch");
+  return Status::ok();
+}
+
+Status CudaProgram::run_segment(size_t k, const std::vector<const Tensor*>& inputs, std::vector<Tensor>* outputs) {
+  if (k >= segs_.size()) return internal_error(where() + ": no segment " + std::to_string(k));
+  Segment& seg = segs_[k];
+  auto t0 = std::chrono::steady_clock::now();
+  FERRY_CUDA_RETURN_IF_ERROR(cudaSetDevice(opt_.device), where());
+  const bool io = opt_.transfers;
+  if (io && inputs.size() != seg.up.size()) return internal_error(where() + ": wrong number of segment inputs");
+  FERRY_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[0], stream_), where());
+  for (size_t i = 0; io && i < seg.up.size(); ++i) {
+    const Transfer& t = seg.up[i];
+    const Tensor& h = *inputs[i];
+    if (h.dtype() != DType::kFloat || static_cast<size_t>(h.numel()) != t.count)
+      return invalid_argument(where() + ": host value for upload " + std::to_string(i) + " has type " +
+                              dtype_name(h.dtype()) + " " + shape_to_string(h.shape()) + ", expected float " +
+                              shape_to_string(t.val->shape));
+    std::memcpy(pinned_ + t.pinned_offset, h.raw_data(), t.count * sizeof(float));
+    const bool direct = t.val->dtype == DType::kFloat;
+    FERRY_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(direct ? t.val->ptr : scratch_, pinned_ + t.pinned_offset,
+                                               t.count * sizeof(float), cudaMemcpyHostToDevice, stream_),
+                               where() + ": upload");
+    if (!direct)
+      FERRY_CUDA_RETURN_IF_ERROR(convert_from_f32(scratch_, t.val->ptr, t.val->dtype, t.count, stream_),
+                                 where() + ": input conversion");
+  }
+  FERRY_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[1], stream_), where());
+  FERRY_RETURN_IF_ERROR(enqueue_ops(seg));
+  FERRY_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[2], stream_), where());
+  for (size_t i = 0; io && i < seg.down.size(); ++i) {
+    const Transfer& t = seg.down[i];
+    const bool direct = t.val->dtype == DType::kFloat;
+    if (!direct)
+      FERRY_CUDA_RETURN_IF_ERROR(convert_to_f32(t.val->ptr, t.val->dtype, scratch_, t.count, stream_),
+                                 where() + ": output conversion");
+    FERRY_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(pinned_ + t.pinned_offset, direct ? t.val->ptr : scratch_,
+                                               t.count * sizeof(float), cudaMemcpyDeviceToHost, stream_),
+                               where() + ": download");
+  }
+  FERRY_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[3], stream_), where());
+  auto t1 = std::chrono::steady_clock::now();
+  FERRY_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_), where() + ": run");
+  outputs->clear();
+  for (size_t i = 0; io && i < seg.down.size(); ++i) {
+    const Transfer& t = seg.down[i];
+    Tensor out = Tensor::empty(DType::kFloat, t.val->shape);
+    std::memcpy(out.raw_data(), pinned_ + t.pinned_offset, t.count * sizeof(float));
+    outputs->push_back(std::move(out));
+  }
+  float ms[3] = {};
+  for (int i = 0; i < 3; ++i) cudaEventElapsedTime(&ms[i], ev_[i], ev_[i + 1]);
+  timings_.enqueue_ms += std::chrono::duration<double, std::milli>(t1 - t0).count();
+  timings_.h2d_ms += ms[0];
+  timings_.compute_ms += ms[1];
+  timings_.d2h_ms += ms[2];
+  return Status::ok();
+}
+
+std::string CudaProgram::summary() const {
+  return where() + " " + precision_name(opt_.precision) + ": " + std::to_string(ops_) + " device ops (" +
+         std::to_string(fused_nodes_) + " nodes fused), " + std::to_string(segs_.size()) + " segments, arena " +
+         std::to_string(arena_bytes_ >> 20) + " MiB for " + std::to_string(intermediate_bytes_ >> 20) +
+         " MiB of values, weights " + std::to_string(weights_used_ >> 20) + " MiB" +
+         (opt_.cuda_graph ? ", CUDA graphs" : "");
+}
+
+class CudaBackend final : public DeviceBackend {
+ public:
+  CudaBackend(const DeviceOptions& o, std::string device_name) : opt_(o), name_(std::move(device_name)) {}
+  std::string name() const override { return name_; }
+  bool supports(const Graph& graph, const Node& node) const override { return cuda_supports(graph, node); }
+  Expected<std::unique_ptr<DeviceProgram>> compile(const Graph& graph,
+                                                   const std::vector<DeviceSegmentSpec>& segments) override {
+    auto p = std::make_unique<CudaProgram>(graph, opt_);
+    FERRY_RETURN_IF_ERROR(p->init(segments));
+    return std::unique_ptr<DeviceProgram>(std::move(p));
+  }
+
+ private:
+  DeviceOptions opt_;
+  std::string name_;
+};
+
+}  // namespace
+
+Expected<std::unique_ptr<DeviceBackend>> make_cuda_backend(const DeviceOptions& options) {
+  const std::string dev = "cuda:" + std::to_string(options.device);
+  int count = 0;
+  cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess)
+    return not_found(dev + ": no usable CUDA device (" + cudaGetErrorName(e) + ": " + cudaGetErrorString(e) + ")");
+  if (count == 0) return not_found(dev + ": no CUDA device found");
+  if (options.device < 0 || options.device >= count)
+    return not_found(dev + ": no such device (this machine has " + std::to_string(count) + " CUDA device" +
+                     (count == 1 ? ")" : "s)"));
+  cudaDeviceProp prop{};
+  FERRY_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, options.device), dev);
+  if (options.precision == DType::kBFloat16 && prop.major < 8)
+    return unsupported(dev + ": bf16 needs compute capability 8.0 or newer");
+  return std::unique_ptr<DeviceBackend>(std::make_unique<CudaBackend>(options, dev + " (" + prop.name + ")"));
+}
+
+}  // namespace ferry::cuda

@@ -1,0 +1,57 @@
+// device_executor.h — runs a model on an accelerator backend with per-node CPU fallback.
+//
+//   FERRY_ASSIGN_OR_RETURN(auto ex, DeviceExecutor::create(model, "cuda:0", {.precision = DType::kFloat16}, 2));
+//   FERRY_ASSIGN_OR_RETURN(std::vector<Tensor> outs, ex->run(inputs, pool));
+//
+// The first run with a new set of input shapes specializes the model: input shapes fixed, the optimizer run at
+// (at most) the extended level so shape computations fold and only standard ops remain, types inferred. The
+// node list is then cut into maximal runs of nodes the backend supports (device segments) and runs of the rest
+// (CPU parts, each compiled as a small CompiledGraph). The backend compiles all device segments at once; values
+// cross between host and device only at partition edges. The last specialization is cached, so repeated runs
+// with the same shapes do no planning. Everything the backend does not take runs exactly as on the CPU.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/device_backend.h"
+#include "core/threadpool.h"
+#include "ir/graph.h"
+
+namespace ferry {
+
+class DeviceExecutor {
+ public:
+  // `model` is the verified, not yet optimized model (copied). `device`: "cuda" or "cuda:N". Creating the
+  // executor opens the device, so a missing GPU or a bad ordinal fails here, naming the device.
+  static Expected<std::unique_ptr<DeviceExecutor>> create(const Model& model, const std::string& device,
+                                                          const DeviceOptions& options, int opt_level);
+  ~DeviceExecutor();
+
+  Expected<std::vector<Tensor>> run(const std::vector<Tensor>& inputs, ThreadPool& pool);
+  // Device timings summed over the segments of the last run (zeros before the first run).
+  DeviceTimings last_timings() const { return last_timings_; }
+  // "cuda:0 (NVIDIA H100) fp16: 54 device ops (...) | 2 CPU nodes in 1 part" after the first run.
+  std::string summary() const;
+
+  struct Specialization;
+
+ private:
+  DeviceExecutor() = default;
+  Status specialize(const std::vector<Tensor>& inputs);
+
+  Model model_;
+  int opt_level_ = 2;
+  DeviceOptions options_;
+  std::unique_ptr<DeviceBackend> backend_;
+  std::unique_ptr<Specialization> spec_;
+  DeviceTimings last_timings_;
+};
+
+// Parses "cpu", "cuda", "cuda:N" into (kind, ordinal). InvalidArgument otherwise.
+Status parse_device(const std::string& device, std::string* kind, int* ordinal);
+// Parses "fp32", "fp16", "bf16". InvalidArgument otherwise.
+Expected<DType> parse_precision(const std::string& precision);
+
+}  // namespace ferry
