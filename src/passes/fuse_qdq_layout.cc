@@ -10,6 +10,7 @@
 // int8 activations pass from one QConv to the next directly. A value never changes layout under its name:
 // pushing renames the op's output (<name>_nhwc) and a to_nchw Transpose re-creates the original value.
 #include <algorithm>
+#include <map>
 #include <memory>
 
 #include "passes/graph_edit.h"
@@ -53,6 +54,17 @@ bool pointwise_unary(const Graph& g, const Node& n) {
   return true;
 }
 
+// True when a reader of `value` does not list it among its inputs (a subgraph's outer reference). Uses the
+// consumers map built for this scan (nodes are edited by hand here, so no cached graph index is read).
+bool read_by_subgraph_of(const Graph& g, std::unordered_map<std::string, std::vector<int>>& consumers,
+                         const std::string& value) {
+  for (int c : consumers[value]) {
+    const auto& in = g.nodes[static_cast<size_t>(c)].inputs;
+    if (std::find(in.begin(), in.end(), value) == in.end()) return true;
+  }
+  return false;
+}
+
 class FuseQdqLayout : public Pass {
  public:
   std::string name() const override { return "fuse_qdq_layout"; }
@@ -82,6 +94,7 @@ class FuseQdqLayout : public Pass {
   bool wrap_qconvs(Graph& g) {
     bool changed = false;
     const size_t n0 = g.nodes.size();
+    std::map<std::string, std::string> nhwc_of;  // one to_nhwc per value, shared by the QConvs reading it
     for (size_t i = 0; i < n0; ++i) {
       if (g.nodes[i].op_type != "QConv" || g.nodes[i].domain != "ferry" ||
           g.nodes[i].attr_int("channels_last", 0) != 0)
@@ -89,9 +102,12 @@ class FuseQdqLayout : public Pass {
       std::vector<Node> added;
       for (size_t k : {size_t{0}, size_t{8}}) {
         if (!g.nodes[i].has_input(k)) continue;
-        std::string t = fresh(g, g.nodes[i].inputs[k] + "_nhwc");
-        added.push_back(transpose_node(g.nodes[i].inputs[k], t, kToNhwc));
-        g.nodes[i].inputs[k] = t;
+        const std::string v = g.nodes[i].inputs[k];
+        if (!nhwc_of.count(v)) {
+          nhwc_of[v] = fresh(g, v + "_nhwc");
+          added.push_back(transpose_node(v, nhwc_of[v], kToNhwc));
+        }
+        g.nodes[i].inputs[k] = nhwc_of[v];
       }
       std::string y = fresh(g, g.nodes[i].outputs[0] + "_nhwc");
       added.push_back(transpose_node(y, g.nodes[i].outputs[0], kToNchw));
@@ -125,7 +141,7 @@ class FuseQdqLayout : public Pass {
       }
       if (is_transpose(n, kToNhwc)) {
         const Node* t = to_nchw_of(n.inputs[0]);
-        if (!t || is_graph_output(g, n.outputs[0]) || read_by_subgraph(g, n.outputs[0])) continue;
+        if (!t || is_graph_output(g, n.outputs[0]) || read_by_subgraph_of(g, consumers, n.outputs[0])) continue;
         replace_uses(g, n.outputs[0], t->inputs[0]);
         erase_node(g, i);
         return true;
