@@ -6,8 +6,12 @@
 //     activation: "none" | "relu" | "leaky_relu" | "clip" | "sigmoid" | "silu" | "hardswish" | "tanh"
 //     activation_params: floats — leaky_relu: [alpha]; clip: [min, max]; others: none
 //     channels_last: 0 (default, X/Z/Y are NCHW) or 1 (X is [N, H, W, C], Z/Y are [N, OH, OW, M]; W stays
-//       [M, C/group, kH, kW] as in ONNX) or 2 (X is NCHW, Z/Y are NHWC: a region's first conv reads the image). Passes keep whole conv chains channels-last (the layout oneDNN's fast
-//       kernels use natively), so only region borders pay a Transpose.
+//       [M, C/group, kH, kW] as in ONNX) or 2 (X is NCHW, Z/Y are NHWC: a region's first conv reads the image)
+//       or 3 (X is NHWC, Z/Y are NCHW: a region's last conv, e.g. a detection head before its Reshape).
+//       Passes keep whole conv chains channels-last (the layout oneDNN's fast kernels use natively), so only
+//       region borders change layout, and there the conv itself does it (modes 2 and 3) where it can.
+//     z_after_activation: 0 (default, Y = act(conv + B + Z)) or 1 (Y = act(conv + B) + Z: the residual Add after
+//       an activated conv, as in YOLO's SiLU bottlenecks; fuse_conv_act_add.cc).
 //   Z (the residual of an Add) must have Y's exact shape. Produced by fuse_conv_add.cc, fuse_conv_activation.cc
 //   and conv_channels_last.cc; never present in exported files.
 #include "ops/conv_geometry.h"
@@ -33,7 +37,9 @@ Status infer_fused_conv(InferContext& c) {
   if (n.attr_floats("activation_params").size() != want_params)
     return c.error("activation '" + act + "' takes " + std::to_string(want_params) + " activation_params");
   const int64_t mode = n.attr_int("channels_last", 0);
-  if (mode < 0 || mode > 2) return c.error("channels_last must be 0, 1 or 2");
+  if (mode < 0 || mode > 3) return c.error("channels_last must be 0, 1, 2 or 3");
+  const int64_t z_after = n.attr_int("z_after_activation", 0);
+  if (z_after != 0 && z_after != 1) return c.error("z_after_activation must be 0 or 1");
   const bool cl = mode != 0;
   const int64_t group = n.attr_int("group", 1);
   if (group <= 0) return c.error("group must be positive");
@@ -56,7 +62,8 @@ Status infer_fused_conv(InferContext& c) {
     c.set_output(0, DType::kFloat, SymShape::unknown());
     return Status::ok();
   }
-  const size_t cax = mode == 1 ? 3 : 1;
+  const bool x_cl = mode == 1 || mode == 3, y_cl = mode == 1 || mode == 2;
+  const size_t cax = x_cl ? 3 : 1;
   if (x.dims[cax].known() && x.dims[cax].value != w.dims[1].value * group)
     return c.error("X has " + std::to_string(x.dims[cax].value) + " channels, W expects " +
                    std::to_string(w.dims[1].value) + " x group " + std::to_string(group));
@@ -64,14 +71,14 @@ Status infer_fused_conv(InferContext& c) {
   for (int i = 0; i < nsp; ++i) k.push_back(w.dims[static_cast<size_t>(i + 2)].value);
   auto wa = WindowAttrs::parse(n, nsp, k);
   if (!wa) return c.error(wa.status().message());
-  std::vector<Dim> in_sp = mode == 1 ? std::vector<Dim>{x.dims[1], x.dims[2]}
+  std::vector<Dim> in_sp = x_cl ? std::vector<Dim>{x.dims[1], x.dims[2]}
                               : std::vector<Dim>(x.dims.begin() + 2, x.dims.end());
   auto sp = window_output_dims(*wa, in_sp);
   if (!sp) return c.error(sp.status().message());
   std::vector<Dim> d{x.dims[0]};
-  if (!cl) d.push_back(Dim(m));
+  if (!y_cl) d.push_back(Dim(m));
   d.insert(d.end(), sp->begin(), sp->end());
-  if (cl) d.push_back(Dim(m));
+  if (y_cl) d.push_back(Dim(m));
   SymShape y = SymShape::from_dims(d);
   if (c.has_input(3)) {
     const SymShape& z = c.input_shape(3);

@@ -1,5 +1,7 @@
 // ferry.FusedConv: the oneDNN path against the reference kernel (FERRY_DNNL=0) on odd shapes, every activation,
 // with and without bias / residual Z, NCHW and channels_last; channels_last also against NCHW on transposed data.
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <random>
 
@@ -93,6 +95,36 @@ TEST(FusedConv, DnnlMatchesReferenceForEveryActivation) {
           expect_near(fast[0], ref[0], 1e-4, 1e-5);
         }
       }
+}
+
+TEST(FusedConv, ZAfterActivationMatchesReference) {
+  // Y = act(conv + B) + Z; SiLU/sigmoid take conv_act.h's pass after oneDNN, the others oneDNN's [eltwise, sum].
+  const Case big{{1, 16, 40, 41}, 48, 1, 1, 0, 1, 1};  // > 64K outputs
+  unsigned seed = 500;
+  for (const std::string act : {"silu", "sigmoid", "relu", "tanh"})
+    for (const Case& c : {kCases[0], kCases[1], big})
+      for (bool cl : {false, true}) {
+        SCOPED_TRACE(act + " cl=" + std::to_string(cl) + " x=" + shape_to_string(c.x));
+        Node n = fused(c, act, {}, true, true, cl);
+        n.attrs["z_after_activation"] = attr_i(1);
+        auto in = inputs(c, true, true, cl, seed++);
+        auto fast = run_with_dnnl(n, in, true);
+        auto ref = run_with_dnnl(n, in, false);
+        ASSERT_EQ(fast.size(), 1u);
+        ASSERT_EQ(ref.size(), 1u);
+        expect_near(fast[0], ref[0], 1e-4, 1e-5);
+        // and it really is act(...) + Z, not act(... + Z)
+        Node before = fused(c, act, {}, true, true, cl);
+        auto other = run_with_dnnl(before, in, false);
+        ASSERT_EQ(other.size(), 1u);
+        double diff = 0;
+        for (int64_t i = 0; i < ref[0].numel(); ++i)
+          diff = std::max(diff, std::abs(double(other[0].data<float>()[i]) - ref[0].data<float>()[i]));
+        EXPECT_GT(diff, 1e-3);
+      }
+  Node bad = fused(kCases[0], "relu", {}, false, false, false);
+  bad.attrs["z_after_activation"] = attr_i(2);
+  EXPECT_FALSE(run_single_op(bad, inputs(kCases[0], false, false, false, 9), 13).has_value());
 }
 
 TEST(FusedConv, ChannelsLastIsTheTransposeOfNchw) {

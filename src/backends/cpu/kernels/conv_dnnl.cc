@@ -6,6 +6,7 @@
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "backends/cpu/kernels/conv_act.h"
 #include "backends/cpu/kernels/dnnl_util.h"
 
 namespace ferry {
@@ -65,11 +66,17 @@ struct DnnlConv::Impl {
   uint64_t w_sum = 0;
   dnnl::stream stream;
 
+  // SiLU/sigmoid run after the primitive (conv_act.h: oneDNN's own post-ops for them are slow here).
+  static bool defers_act(const DnnlConvGeom& g) { return deferred_activation_supported(g.act); }
+
+  // True when the primitive itself adds Z (sum post-op); false when conv_act.h adds it after the activation.
+  static bool sum_in_primitive(const DnnlConvGeom& g) { return g.has_sum && !(g.sum_after_act && defers_act(g)); }
+
   static dnnl::primitive_attr post_op_attr(const DnnlConvGeom& g) {
     dnnl::post_ops po;
-    if (g.has_sum) po.append_sum(1.f);
+    if (sum_in_primitive(g) && !g.sum_after_act) po.append_sum(1.f);
     using A = dnnl::algorithm;
-    switch (g.act) {
+    switch (defers_act(g) ? ConvAct::kNone : g.act) {
       case ConvAct::kNone: break;
       case ConvAct::kRelu: po.append_eltwise(1.f, A::eltwise_relu, 0.f, 0.f); break;
       case ConvAct::kLeakyRelu: po.append_eltwise(1.f, A::eltwise_relu, g.act_alpha, 0.f); break;
@@ -79,6 +86,7 @@ struct DnnlConv::Impl {
       case ConvAct::kHardSwish: po.append_eltwise(1.f, A::eltwise_hardswish, 1.f / 6.f, 0.5f); break;
       case ConvAct::kTanh: po.append_eltwise(1.f, A::eltwise_tanh, 0.f, 0.f); break;
     }
+    if (sum_in_primitive(g) && g.sum_after_act) po.append_sum(1.f);
     dnnl::primitive_attr attr;
     attr.set_post_ops(po);
     return attr;
@@ -115,7 +123,7 @@ struct DnnlConv::Impl {
       }
     }
     user_src_md = memory::desc(src_dims, memory::data_type::f32, g.x_nchw ? Tag::nchw : plain);
-    user_dst_md = memory::desc(dst_dims, memory::data_type::f32, plain);
+    user_dst_md = memory::desc(dst_dims, memory::data_type::f32, g.y_nchw ? Tag::nchw : plain);
     user_w_md = memory::desc(w_dims, memory::data_type::f32, w_tag);
     bias_md = memory::desc({m}, memory::data_type::f32, Tag::x);
     // channels_last: run on the caller's nhwc memory (no reorders); else let oneDNN pick (it picks nhwc/blocked).
@@ -155,7 +163,7 @@ struct DnnlConv::Impl {
     if (need_dst_reorder) {
       dst_mem = memory(dst_md, eng);
       dst_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, dst_md, eng, user_dst_md));
-      if (g.has_sum) z_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, user_dst_md, eng, dst_md));
+      if (sum_in_primitive(g)) z_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, user_dst_md, eng, dst_md));
     }
     if (!stream) stream = dnnl::stream(eng);
     w_ready = false;
@@ -219,7 +227,7 @@ bool DnnlConv::run(const DnnlConvGeom& g, const Tensor& x, const Tensor& w, cons
       src = s.src_mem;
     }
     if (s.need_dst_reorder) dst = s.dst_mem;
-    if (g.has_sum) {  // the sum post-op accumulates into dst: put Z there first
+    if (Impl::sum_in_primitive(g)) {  // the sum post-op accumulates into dst: put Z there first
       if (s.need_dst_reorder) {
         dnnl_set_threads(reorder_threads);
         memory user_z(s.user_dst_md, eng, const_cast<void*>(z->raw_data()));
@@ -237,6 +245,9 @@ bool DnnlConv::run(const DnnlConvGeom& g, const Tensor& x, const Tensor& w, cons
       s.dst_reorder.execute(s.stream, {{DNNL_ARG_FROM, s.dst_mem}, {DNNL_ARG_TO, user_dst}});
     }
     s.stream.wait();
+    if (Impl::defers_act(g))
+      apply_conv_activation(g.act, y.data<float>(), y.numel(), threads,
+                            g.has_sum && !Impl::sum_in_primitive(g) ? z->data<float>() : nullptr);
     return true;
   } catch (const std::exception&) {
     s.built = false;

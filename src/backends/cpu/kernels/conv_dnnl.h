@@ -9,7 +9,8 @@
 // the caller falls back to the reference kernel; oneDNN exceptions never escape.
 //
 // Fused post-ops (ferry.FusedConv): an optional residual Z added to the result (oneDNN sum post-op: Z is copied
-// or reordered into the destination first) and then an elementwise activation. channels_last = true means X, Z
+// or reordered into the destination first) and then an elementwise activation (or, with sum_after_act, the
+// activation first and then Z). SiLU and sigmoid are not oneDNN post-ops but a pass after it (conv_act.h). channels_last = true means X, Z
 // and Y are NHWC tensors; the primitive then runs on nhwc memory directly (no activation reorders at all, and
 // the brgconv kernels oneDNN picks on AVX-512 are as fast in nhwc as in its blocked formats).
 #pragma once
@@ -33,7 +34,9 @@ struct DnnlConvGeom {
   bool has_bias = false;
   bool channels_last = false;  // X/Z/Y are [N, H, W, C] (2-D, non-transposed only); shapes above stay NCHW
   bool x_nchw = false;         // with channels_last: X stays NCHW (oneDNN reorders it; the first conv of a net)
+  bool y_nchw = false;         // with channels_last: Z/Y stay NCHW (oneDNN reorders them; a region's last conv)
   bool has_sum = false;        // Y = conv + Z before the activation
+  bool sum_after_act = false;  // with has_sum: Y = act(conv) + Z instead
   ConvAct act = ConvAct::kNone;
   float act_alpha = 0, act_beta = 0;  // leaky: alpha = slope; clip: [alpha, beta] = [min, max]
   bool operator==(const DnnlConvGeom& o) const = default;

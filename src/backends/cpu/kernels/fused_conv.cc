@@ -20,6 +20,7 @@ namespace {
 struct ActSpec {
   ConvAct act = ConvAct::kNone;
   float alpha = 0, beta = 0;
+  bool z_after = false;  // z_after_activation: Y = act(conv + B) + Z
 };
 
 Expected<ActSpec> parse_act(const Node& n) {
@@ -35,6 +36,10 @@ Expected<ActSpec> parse_act(const Node& n) {
   else if (a == "leaky_relu" && p.size() == 1) s = {ConvAct::kLeakyRelu, p[0], 0};
   else if (a == "clip" && p.size() == 2) s = {ConvAct::kClip, p[0], p[1]};
   else return invalid_argument("node " + n.display_name() + ": bad activation '" + a + "' or activation_params");
+  const int64_t z_after = n.attr_int("z_after_activation", 0);
+  if (z_after != 0 && z_after != 1)
+    return invalid_argument("node " + n.display_name() + ": z_after_activation must be 0 or 1");
+  s.z_after = z_after == 1;
   return s;
 }
 
@@ -88,11 +93,11 @@ struct FusedGeom {
   std::vector<int64_t> strides, dilations, pads_begin, pads_end;
 };
 
-Expected<FusedGeom> fused_geometry(KernelContext& ctx, bool cl, bool x_nchw_y_nhwc) {
+Expected<FusedGeom> fused_geometry(KernelContext& ctx, bool cl, bool any_nhwc) {
   const Tensor& x = *ctx.input(0);
   const Tensor& w = *ctx.input(1);
   const int nsp = w.rank() - 2;
-  if (nsp < 1 || nsp > 3 || x.rank() != w.rank() || ((cl || x_nchw_y_nhwc) && nsp != 2))
+  if (nsp < 1 || nsp > 3 || x.rank() != w.rank() || (any_nhwc && nsp != 2))
     return ctx.error("X " + shape_to_string(x.shape()) + " and W " + shape_to_string(w.shape()) + " do not match");
   FusedGeom g;
   g.x = cl ? Shape{x.dim(0), x.dim(3), x.dim(1), x.dim(2)} : x.shape();
@@ -115,7 +120,7 @@ Expected<FusedGeom> fused_geometry(KernelContext& ctx, bool cl, bool x_nchw_y_nh
   return g;
 }
 
-// The oracle: direct convolution in double, then + Z, then the activation.
+// The oracle: direct convolution in double, then + Z and the activation (in the order act.z_after says).
 void fused_conv_reference(const FusedGeom& g, bool x_cl, bool y_cl, const ActSpec& act, const float* x, const float* w,
                           const float* b, const float* z, float* y) {
   const View xv = make_view(g.x, x_cl), yv = make_view(g.y, y_cl);
@@ -150,8 +155,10 @@ void fused_conv_reference(const FusedGeom& g, bool x_cl, bool y_cl, const ActSpe
                 }
               }
             const int64_t yi = yv.at(n, m, od, oh, ow);
-            if (z) acc += z[yi];
-            y[yi] = static_cast<float>(apply_act(act, acc));
+            if (z && !act.z_after) acc += z[yi];
+            acc = apply_act(act, acc);
+            if (z && act.z_after) acc += z[yi];
+            y[yi] = static_cast<float>(acc);
           }
     }
 }
@@ -170,7 +177,8 @@ class FusedConvKernel : public CpuKernel {
     if (x.dtype() != DType::kFloat || w.dtype() != DType::kFloat || (b && b->dtype() != DType::kFloat) ||
         (z && z->dtype() != DType::kFloat))
       return ctx.error("inputs must be float32");
-    FERRY_ASSIGN_OR_RETURN(FusedGeom g, fused_geometry(ctx, mode_ == 1, mode_ == 2));
+    const bool x_cl = mode_ == 1 || mode_ == 3, y_cl = mode_ == 1 || mode_ == 2;
+    FERRY_ASSIGN_OR_RETURN(FusedGeom g, fused_geometry(ctx, x_cl, mode_ != 0));
     if (b && b->numel() != g.y[1]) return ctx.error("bias has " + std::to_string(b->numel()) + " elements");
     FERRY_ASSIGN_OR_RETURN(Tensor * y, ctx.output(0));
     if (y->numel() != shape_numel(g.y)) return internal_error("node " + ctx.node().display_name() + ": bad Y shape");
@@ -179,17 +187,18 @@ class FusedConvKernel : public CpuKernel {
     if (y->numel() == 0) return Status::ok();
     if (dnnl_ && x.numel() > 0) {
       DnnlConvGeom dg{false, g.group, g.x, g.w, g.y, g.strides, g.dilations, g.pads_begin, g.pads_end,
-                      b != nullptr, mode_ != 0, mode_ == 2, z != nullptr, act_.act, act_.alpha, act_.beta};
+                      b != nullptr, mode_ != 0, mode_ == 2, mode_ == 3, z != nullptr, z != nullptr && act_.z_after,
+                      act_.act, act_.alpha, act_.beta};
       if (dnnl_->run(dg, x, w, b, *y, ctx.pool().threads(), z)) return Status::ok();
     }
-    fused_conv_reference(g, mode_ == 1, mode_ != 0, act_, x.data<float>(), w.data<float>(), b ? b->data<float>() : nullptr,
+    fused_conv_reference(g, x_cl, y_cl, act_, x.data<float>(), w.data<float>(), b ? b->data<float>() : nullptr,
                          z ? z->data<float>() : nullptr, y->data<float>());
     return Status::ok();
   }
 
  private:
   ActSpec act_;
-  int mode_;  // channels_last attribute: 0 NCHW, 1 NHWC, 2 NCHW in / NHWC out
+  int mode_;  // channels_last attribute: 0 NCHW, 1 NHWC, 2 NCHW in / NHWC out, 3 NHWC in / NCHW out
   std::unique_ptr<DnnlConv> dnnl_;
 };
 
