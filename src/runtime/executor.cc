@@ -11,10 +11,43 @@
 
 namespace ferry {
 
+namespace {
+
+// Shape inference of one step, kept from the previous run: when the inputs have the same dtypes and shapes (and,
+// for inference that reads input values, the same values of its small non-constant inputs) the inferred output
+// types are reused instead of inferring again. Whether inference reads values is found once per miss by
+// inferring a second time without the non-constant values: if the result differs, the values matter.
+struct StepCache {
+  bool valid = false;
+  std::vector<DType> dtypes;  // per node input; kUndefined when absent
+  std::vector<Shape> shapes;
+  std::vector<Tensor> values;  // per node input: a copy to compare when inference reads it, else undefined
+  std::vector<ValueType> outputs;
+
+  bool hit(const std::vector<const Tensor*>& ins) const {
+    if (!valid || ins.size() != dtypes.size()) return false;
+    for (size_t i = 0; i < ins.size(); ++i) {
+      const Tensor* t = ins[i];
+      if (!t) {
+        if (dtypes[i] != DType::kUndefined) return false;
+        continue;
+      }
+      if (t->dtype() != dtypes[i] || t->shape() != shapes[i]) return false;
+      const Tensor& v = values[i];
+      if (v.defined() && t->raw_data() != v.raw_data() && std::memcmp(t->raw_data(), v.raw_data(), v.nbytes()) != 0)
+        return false;
+    }
+    return true;
+  }
+};
+
+}  // namespace
+
 struct CompiledGraph::Frame {
   const CompiledGraph* plan;
   std::vector<Tensor> values;
   const Frame* parent;
+  std::vector<StepCache>* cache = nullptr;  // per step; set while this run holds the graph's ArenaState lock
 
   const Tensor* lookup(const std::string& name) const {
     for (const Frame* f = this; f; f = f->parent) {
@@ -151,6 +184,7 @@ struct CompiledGraph::ArenaState {
   size_t capacity = 0;
   std::vector<std::vector<OutRegion>> regions;  // per step, per output
   MemoryPlan plan;
+  std::vector<StepCache> cache;  // per step: the last run's shape inference
 
   bool matches(const std::vector<Tensor>& inputs) const {
     if (inputs.size() != key_shapes.size()) return false;
@@ -274,10 +308,11 @@ Expected<std::unique_ptr<CompiledGraph>> CompiledGraph::compile(const Graph& gra
     if (!keep.count(s)) cg->steps_[step_index].release.push_back(s);
   cg->is_output_.assign(cg->slot_names_.size(), 0);
   for (int s : cg->output_slots_) cg->is_output_[static_cast<size_t>(s)] = 1;
-  if (int mode = memory_plan_mode()) {
-    cg->arena_ = std::make_unique<ArenaState>();
-    cg->arena_->mode = mode;
-  }
+  cg->is_const_.assign(cg->slot_names_.size(), 0);
+  for (const auto& [s, t] : cg->constants_) cg->is_const_[static_cast<size_t>(s)] = 1;
+  cg->arena_ = std::make_unique<ArenaState>();  // mode 0: no planning, but the lock still guards the step cache
+  cg->arena_->mode = memory_plan_mode();
+  cg->arena_->cache.resize(cg->steps_.size());
   return cg;
 }
 
@@ -314,6 +349,8 @@ Expected<std::vector<Tensor>> CompiledGraph::run_in(const std::vector<Tensor>& i
   if (!parent && arena_) lock = std::unique_lock<std::mutex>(arena_->mu, std::try_to_lock);
   if (!lock.owns_lock()) return run_frame(frame, pool, observer, nullptr, nullptr);
   ArenaState& a = *arena_;
+  frame.cache = &a.cache;
+  if (a.mode == 0) return run_frame(frame, pool, observer, nullptr, nullptr);
   if (a.ready && !a.stale && a.matches(inputs)) {
     auto result = run_frame(frame, pool, observer, nullptr, &a);
     if (a.stale) ++a.departures;
@@ -338,7 +375,7 @@ Expected<std::vector<Tensor>> CompiledGraph::run_in(const std::vector<Tensor>& i
   if (a.mode != 3 || !a.ready) return result;
   // Check mode (tests): run again on the plan just made and return that run's outputs, so one-shot runners
   // (conformance, zoo checks) exercise the arena path; report results that differ from the heap run.
-  Frame again{this, std::move(initial), parent};
+  Frame again{this, std::move(initial), parent, &a.cache};
   auto planned = run_frame(again, pool, observer, nullptr, &a);
   if (!planned) return planned;
   for (size_t i = 0; i < planned->size(); ++i) {
@@ -357,25 +394,24 @@ Expected<std::vector<Tensor>> CompiledGraph::run_frame(Frame& frame, ThreadPool&
   RecordingMemory recording_memory(&allocated);
   std::shared_ptr<void> no_arena;
   ArenaMemory arena_memory(arena ? arena->arena : no_arena, arena ? arena->base : nullptr);
+  std::vector<ValueType> inferred;  // this step's output types when there is no cache
   for (size_t k = 0; k < steps_.size(); ++k) {
     const Step& step = steps_[k];
     const Node& node = *step.node;
-    std::vector<const Tensor*> in_ptrs;
-    std::vector<ValueType> in_types;
+    std::vector<const Tensor*> in_ptrs(step.inputs.size());
     for (size_t i = 0; i < step.inputs.size(); ++i) {
       int s = step.inputs[i];
       const Tensor* t = s >= 0 ? &frame.values[static_cast<size_t>(s)] : nullptr;
       if (t && !t->defined()) {
         return internal_error("node " + node.display_name() + ": input '" + node.inputs[i] + "' has no value");
       }
-      in_ptrs.push_back(t);
-      in_types.push_back(t ? type_of_tensor(*t) : ValueType{});
+      in_ptrs[i] = t;
     }
     int64_t start = observer ? now_ns() : 0;
-    InferContext ictx(node, in_types, in_ptrs);
-    FERRY_RETURN_IF_ERROR(infer_node(*step.schema, ictx));
+    StepCache* cache = frame.cache ? &(*frame.cache)[k] : nullptr;
+    if (!cache || !cache->hit(in_ptrs)) FERRY_RETURN_IF_ERROR(infer_step(step, in_ptrs, cache, &inferred));
     std::vector<Tensor> outs(node.outputs.size());
-    KernelContext kctx(node, in_ptrs, ictx.outputs(), &outs, &pool, &sub_runner);
+    KernelContext kctx(node, in_ptrs, cache ? cache->outputs : inferred, &outs, &pool, &sub_runner);
     if (rec) {
       allocated.assign(outs.size(), nullptr);
       kctx.set_output_memory(&recording_memory);
@@ -426,6 +462,59 @@ Expected<std::vector<Tensor>> CompiledGraph::run_frame(Frame& frame, ThreadPool&
     }
   }
   return result;
+}
+
+Status CompiledGraph::infer_step(const Step& step, const std::vector<const Tensor*>& ins, void* cache_slot,
+                                 std::vector<ValueType>* inferred) const {
+  const Node& node = *step.node;
+  std::vector<ValueType> in_types(ins.size());
+  for (size_t i = 0; i < ins.size(); ++i)
+    if (ins[i]) in_types[i] = type_of_tensor(*ins[i]);
+  InferContext ictx(node, in_types, ins);
+  FERRY_RETURN_IF_ERROR(infer_node(*step.schema, ictx));
+  auto* cache = static_cast<StepCache*>(cache_slot);
+  if (!cache) {
+    *inferred = ictx.outputs();
+    return Status::ok();
+  }
+  cache->valid = false;
+  cache->outputs = ictx.outputs();
+  // Does the result depend on the values of non-constant inputs? Infer again without them.
+  std::vector<const Tensor*> shapes_only = ins;
+  bool has_values = false;
+  for (size_t i = 0; i < ins.size(); ++i) {
+    int s = step.inputs[i];
+    if (ins[i] && !is_const_[static_cast<size_t>(s)]) {
+      shapes_only[i] = nullptr;
+      has_values = true;
+    }
+  }
+  bool reads_values = false;
+  if (has_values) {
+    InferContext blind(node, in_types, shapes_only);
+    if (!infer_node(*step.schema, blind).is_ok()) {
+      reads_values = true;
+    } else {
+      for (size_t o = 0; o < cache->outputs.size() && !reads_values; ++o) {
+        const ValueType &x = cache->outputs[o], &y = blind.outputs()[o];
+        reads_values = x.dtype != y.dtype || x.shape.rank_known != y.shape.rank_known || x.shape.dims != y.shape.dims;
+      }
+    }
+  }
+  cache->dtypes.assign(ins.size(), DType::kUndefined);
+  cache->shapes.assign(ins.size(), Shape{});
+  cache->values.assign(ins.size(), Tensor());
+  for (size_t i = 0; i < ins.size(); ++i) {
+    if (!ins[i]) continue;
+    cache->dtypes[i] = ins[i]->dtype();
+    cache->shapes[i] = ins[i]->shape();
+    if (!reads_values || shapes_only[i]) continue;  // constants keep their values
+    // Inference read values: remember the small ones to compare; a large or string input makes it uncacheable.
+    if (ins[i]->dtype() == DType::kString || ins[i]->numel() > kMaxCachedValues) return Status::ok();
+    cache->values[i] = ins[i]->clone();
+  }
+  cache->valid = true;
+  return Status::ok();
 }
 
 void CompiledGraph::record_step(Recording& rec, size_t k, const std::vector<Tensor>& outs,

@@ -5,7 +5,8 @@
 //   FERRY_ASSIGN_OR_RETURN(std::vector<Tensor> outs, plan->run(inputs, pool));
 //
 // Each value name gets a slot index at compile time; a run fills slots with initializers and inputs, runs the
-// kernels in topological order (inferring exact output shapes per node from the concrete inputs), frees each
+// kernels in topological order (inferring exact output shapes per node from the concrete inputs; a top-level
+// run reuses the previous run's inference for nodes whose inputs kept their shapes), frees each
 // intermediate after its last use, and returns the graph outputs in order. Subgraphs (If/Loop/Scan bodies) are
 // compiled once, recursively, and run through the SubgraphRunner interface with enclosing values visible.
 //
@@ -72,6 +73,11 @@ class CompiledGraph {
   int slot(const std::string& name);
   Expected<std::vector<Tensor>> run_frame(Frame& frame, ThreadPool& pool, const NodeObserver* observer,
                                           Recording* rec, ArenaState* arena) const;
+  // Infers the output types of `step` into *inferred, or into the step cache (`cache_slot`, a StepCache; null
+  // without one), which it refills.
+  Status infer_step(const Step& step, const std::vector<const Tensor*>& ins, void* cache_slot,
+                    std::vector<ValueType>* inferred) const;
+  static constexpr int64_t kMaxCachedValues = 64;  // inference-read inputs larger than this disable the cache
   void record_step(Recording& rec, size_t k, const std::vector<Tensor>& outs, const std::vector<const Tensor*>& ins,
                    const std::vector<const void*>& allocated) const;
   void build_plan(ArenaState& a, Recording& rec) const;
@@ -86,6 +92,7 @@ class CompiledGraph {
   std::unordered_map<const Graph*, std::unique_ptr<CompiledGraph>> subgraphs_;
   std::vector<int> last_use_;   // per slot: last step reading it, -1 when none
   std::vector<char> is_output_;  // per slot: a graph output
+  std::vector<char> is_const_;   // per slot: an initializer (same value every run)
   std::unique_ptr<ArenaState> arena_;  // null when planning is off; guarded by its own mutex
 };
 
