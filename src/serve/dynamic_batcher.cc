@@ -1,5 +1,6 @@
 // dynamic_batcher.cc — the Scheduler: a queue shared by N instance threads that merge compatible requests.
 #include <algorithm>
+#include <cstdlib>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -70,11 +71,46 @@ Tensor slice_rows(const Tensor& t, int64_t row0, int64_t n) {
   return out;
 }
 
+// A growable 64-byte aligned buffer that batches are gathered into. A batch tensor is a view sharing the
+// buffer's ownership, so a model that kept its input alive (use_count > 1) gets a fresh buffer next time instead
+// of having it overwritten.
+class BatchBuffer {
+ public:
+  Tensor tensor(DType dt, Shape shape) {
+    size_t need = static_cast<size_t>(shape_numel(shape)) * dtype_size(dt);
+    if (dt == DType::kString) return Tensor::empty(dt, std::move(shape));
+    if (!mem_ || mem_.use_count() > 1 || cap_ < need) {
+      cap_ = std::max<size_t>((need + 63) / 64 * 64, 64);
+      mem_ = std::shared_ptr<void>(std::aligned_alloc(64, cap_), [](void* p) { std::free(p); });
+    }
+    return Tensor::view(dt, std::move(shape), mem_, mem_.get());
+  }
+
+ private:
+  std::shared_ptr<void> mem_;
+  size_t cap_ = 0;
+};
+
+struct InstanceSlots {
+  std::vector<BatchBuffer> buffers;  // one per model input
+  std::vector<Tensor> inputs;        // the batch handed to the runner
+};
+
+// Request tensors can go to the model as they are when they are 64-byte aligned (tensors decoded from the
+// wire may be views into a message buffer; string tensors never are).
+bool aligned_inputs(const Job& j) {
+  for (const Tensor& t : j.inputs)
+    if (t.dtype() != DType::kString && t.numel() > 0 && reinterpret_cast<uintptr_t>(t.raw_data()) % 64 != 0)
+      return false;
+  return true;
+}
+
 class DynamicBatcher : public Scheduler {
  public:
   DynamicBatcher(const SchedulerOptions& o, std::vector<std::unique_ptr<ModelRunner>> instances)
       : opt_(o), runners_(std::move(instances)) {
-    for (size_t i = 0; i < runners_.size(); ++i) threads_.emplace_back([this, i] { loop(*runners_[i]); });
+    slots_.resize(runners_.size());
+    for (size_t i = 0; i < runners_.size(); ++i) threads_.emplace_back([this, i] { loop(*runners_[i], slots_[i]); });
   }
   ~DynamicBatcher() override { stop(); }
 
@@ -137,10 +173,20 @@ class DynamicBatcher : public Scheduler {
       cv_.wait_until(lock, std::chrono::steady_clock::time_point(std::chrono::nanoseconds(flush_at)));
       if (queue_.empty()) return batch;
     }
-    int64_t total = 0;
+    // Triton's rule: the largest preferred size the compatible queued samples reach, else all of them (up to
+    // max_batch_size). With 16 clients and preferred 8 this keeps two batches of 8 in flight instead of one of 16.
+    int64_t avail = 0;
     const Job* head = queue_.front().get();
+    for (const auto& j : queue_)
+      if (compatible(*head, *j) && avail + j->batch <= opt_.max_batch_size) avail += j->batch;
+    int64_t cap = opt_.max_batch_size;
+    int64_t best_pref = 0;
+    for (int p : opt_.preferred_batch_sizes)
+      if (p <= avail && p > best_pref) best_pref = p;
+    if (best_pref > 0) cap = best_pref;
+    int64_t total = 0;
     for (auto it = queue_.begin(); it != queue_.end();) {
-      if (total < opt_.max_batch_size && compatible(*head, **it) && total + (*it)->batch <= opt_.max_batch_size) {
+      if (total < cap && compatible(*head, **it) && total + (*it)->batch <= cap) {
         total += (*it)->batch;
         batch.push_back(std::move(*it));
         it = queue_.erase(it);
@@ -151,7 +197,7 @@ class DynamicBatcher : public Scheduler {
     return batch;
   }
 
-  void loop(ModelRunner& runner) {
+  void loop(ModelRunner& runner, InstanceSlots& slots) {
     for (;;) {
       std::vector<std::unique_ptr<Job>> batch;
       {
@@ -161,7 +207,7 @@ class DynamicBatcher : public Scheduler {
       }
       if (!queue_empty_unlocked()) cv_.notify_one();  // let another instance look at what is left
       int64_t done = static_cast<int64_t>(batch.size());
-      execute(runner, std::move(batch));
+      execute(runner, slots, std::move(batch));
       std::lock_guard<std::mutex> lock(mu_);
       inflight_ -= done;
     }
@@ -172,7 +218,7 @@ class DynamicBatcher : public Scheduler {
     return queue_.empty();
   }
 
-  void execute(ModelRunner& runner, std::vector<std::unique_ptr<Job>> batch) {
+  void execute(ModelRunner& runner, InstanceSlots& slots, std::vector<std::unique_ptr<Job>> batch) {
     int64_t t0 = now_ns();
     std::vector<std::unique_ptr<Job>> live;
     for (auto& j : batch) {
@@ -186,16 +232,20 @@ class DynamicBatcher : public Scheduler {
     }
     if (live.empty()) return;
     // compute_input: gather the requests' inputs into one batch.
-    std::vector<Tensor> inputs;
+    std::vector<Tensor>& inputs = slots.inputs;
+    inputs.clear();
     int64_t samples = 0;
     for (const auto& j : live) samples += j->batch;
-    if (live.size() == 1) {
-      inputs = live[0]->inputs;
+    if (live.size() == 1 && aligned_inputs(*live[0])) {
+      inputs = live[0]->inputs;  // zero-copy: the request's own tensors
     } else {
+      // Requests' rows are copied straight into the instance's batch buffers (one copy, no allocation once the
+      // buffers have grown to the largest batch seen).
+      slots.buffers.resize(live[0]->inputs.size());
       for (size_t i = 0; i < live[0]->inputs.size(); ++i) {
         Shape s = live[0]->inputs[i].shape();
-        s[0] = samples;
-        Tensor t = Tensor::empty(live[0]->inputs[i].dtype(), s);
+        if (live.size() > 1) s[0] = samples;  // compatible() guarantees rank >= 1 when merging
+        Tensor t = slots.buffers[i].tensor(live[0]->inputs[i].dtype(), std::move(s));
         int64_t row = 0;
         for (const auto& j : live) {
           copy_rows(j->inputs[i], t, row);
@@ -208,6 +258,7 @@ class DynamicBatcher : public Scheduler {
     auto outputs = runner.run(inputs);
     int64_t t2 = now_ns();
     inputs.clear();
+    for (auto& j : live) j->inputs.clear();  // request memory goes back before the answers are written
     if (!outputs) {
       Status s = outputs.status().with_context("model '" + live.front()->model_name + "'");
       for (auto& j : live) fail_job(std::move(j), s, false);
@@ -254,6 +305,7 @@ class DynamicBatcher : public Scheduler {
 
   SchedulerOptions opt_;
   std::vector<std::unique_ptr<ModelRunner>> runners_;
+  std::vector<InstanceSlots> slots_;  // one per instance, used only by its thread
   std::vector<std::thread> threads_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

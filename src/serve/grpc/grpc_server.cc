@@ -169,7 +169,8 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   ServerUnaryReactor* ModelInfer(CallbackServerContext* ctx, const inference::ModelInferRequest* req,
                                  inference::ModelInferResponse* res) override {
     InferRequest r;
-    Status st = infer_request_from_proto(*req, &r);
+    // gRPC owns `req` but nobody reads it after this: its raw contents are moved into the tensors (zero-copy).
+    Status st = infer_request_from_proto(const_cast<inference::ModelInferRequest&>(*req), &r);
     if (!st.is_ok()) return finish(ctx, to_grpc_status(st));
     ServerUnaryReactor* reactor = ctx->DefaultReactor();
     // The reactor, `req` and `res` stay valid until Finish(); the core calls back exactly once.

@@ -92,7 +92,7 @@ int64_t typed_count(const inference::InferTensorContents& c, DType dt) {
 
 }  // namespace
 
-Status infer_request_from_proto(const inference::ModelInferRequest& in, InferRequest* out) {
+Status infer_request_from_proto(inference::ModelInferRequest& in, InferRequest* out) {
   out->received_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
   out->model_name = in.model_name();
@@ -126,6 +126,13 @@ Status infer_request_from_proto(const inference::ModelInferRequest& in, InferReq
         return invalid_argument(what + ": datatype " + t.datatype() + " has no typed contents; send raw_input_contents");
       if (have != numel)
         return invalid_argument(what + ": " + std::to_string(have) + " typed elements for shape " + shape_to_string(shape));
+    }
+    if (raw && dt != DType::kString && numel > 0) {
+      // Zero-copy: the tensor shares the message's bytes, moved into a reference-counted string (the scheduler
+      // copies them into the batch, or runs on them directly when they happen to be 64-byte aligned).
+      auto owner = std::make_shared<std::string>(std::move(*in.mutable_raw_input_contents(i)));
+      out->inputs.push_back({t.name(), Tensor::view(dt, std::move(shape), owner, owner->data())});
+      continue;
     }
     Tensor x = Tensor::empty(dt, shape);
     if (raw) {

@@ -12,8 +12,10 @@
 
 namespace ferry::serve {
 
-// Fills `out` (model, version, id, inputs, requested outputs, timeout parameter) from `in`.
-Status infer_request_from_proto(const inference::ModelInferRequest& in, InferRequest* out);
+// Fills `out` (model, version, id, inputs, requested outputs, timeout parameter) from `in`. Raw contents of
+// fixed-size datatypes are moved out of `in` (the input tensors are views of those bytes, no copy), so `in` must
+// not be read afterwards.
+Status infer_request_from_proto(inference::ModelInferRequest& in, InferRequest* out);
 // Writes the outputs as raw_output_contents (BYTES: 4-byte little-endian length + bytes per element).
 Status infer_response_to_proto(const InferResponse& in, inference::ModelInferResponse* out);
 // ferry Status (+ the core's unavailable flag) -> gRPC status.
