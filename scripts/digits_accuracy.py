@@ -7,6 +7,10 @@ exports it to ONNX (opset 13, dynamic batch), writes a calibration folder from t
 `ferry run` on the whole held-out split (one batched input tensor) and prints a markdown table.
 
 usage: scripts/digits_accuracy.py [--ferry build/ferry] [--work DIR] [--update-docs docs/benchmarks.md]
+       scripts/digits_accuracy.py --work DIR --eval MODEL.onnx    (prints MODEL's held-out accuracy in percent,
+           using the split a previous run left in DIR: the metric for `ferry quantize --eval`)
+       scripts/digits_accuracy.py --work DIR --budget-demo 0.2    (after the table: `ferry quantize
+           --accuracy-budget 0.2 --eval "digits_accuracy.py --work DIR --eval {model}"` on the digits CNN)
 """
 import argparse
 import os
@@ -91,7 +95,17 @@ def main():
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--methods", default="minmax,percentile,entropy,mse")
     ap.add_argument("--update-docs", default=None, help="replace the digits block in this markdown file")
+    ap.add_argument("--eval", default=None, help="only print this model's accuracy on the split kept in --work")
+    ap.add_argument("--budget-demo", type=float, default=None,
+                    help="also run ferry quantize --accuracy-budget X --eval (this script) on the digits CNN")
     a = ap.parse_args()
+    if a.eval:
+        if not a.work:
+            ap.error("--eval needs --work (the folder of a previous run)")
+        yte = np.load(os.path.join(a.work, "test_labels.npy"))
+        out = tempfile.mkdtemp(prefix="ferry_digits_eval_")
+        print(f"{ferry_accuracy(a.ferry, a.eval, os.path.join(a.work, 'test_images.pb'), yte, out):.4f}")
+        return 0
     work = a.work or tempfile.mkdtemp(prefix="ferry_digits_")
     os.makedirs(work, exist_ok=True)
     net, xtr, xte, yte = train(a.seed, a.epochs)
@@ -106,6 +120,7 @@ def main():
         write_pb(os.path.join(d, "input_0.pb"), xtr[order[b * 32:(b + 1) * 32]], "image")
     xin = os.path.join(work, "test_images.pb")
     write_pb(xin, xte, "image")
+    np.save(os.path.join(work, "test_labels.npy"), yte)
     base = ferry_accuracy(a.ferry, fp32, xin, yte, os.path.join(work, "out_fp32"))
     rows = []
     for method in a.methods.split(","):
@@ -119,6 +134,11 @@ def main():
     print(table)
     if a.update_docs:
         update_docs(a.update_docs, table)
+    if a.budget_demo is not None:
+        me = os.path.abspath(__file__)
+        ev = f"/usr/bin/python3 {me} --ferry {a.ferry} --work {work} --eval {{model}}"
+        subprocess.run([a.ferry, "quantize", fp32, os.path.join(work, "digits_cnn_int8_budget.onnx"), "--calib-data",
+                        calib, "--per-channel", "--accuracy-budget", str(a.budget_demo), "--eval", ev], check=True)
     return 0
 
 

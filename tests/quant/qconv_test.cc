@@ -122,25 +122,25 @@ void check_chain(DType t, int zp) {
   expect_within_steps(got[1], want[1], 0.01, 1);
 }
 
-TEST(FuseQdqConv, Int8ChainMatchesQdqGraph) { check_chain(DType::kInt8, 0); }
+TEST(QuantQdqConv, Int8ChainMatchesQdqGraph) { check_chain(DType::kInt8, 0); }
 
-TEST(FuseQdqConv, Uint8WithZeroPointsMatchesQdqGraph) { check_chain(DType::kUInt8, 20); }
+TEST(QuantQdqConv, Uint8WithZeroPointsMatchesQdqGraph) { check_chain(DType::kUInt8, 20); }
 
-TEST(FuseQdqConv, ReferenceKernelMatchesQdqGraph) {
+TEST(QuantQdqConv, ReferenceKernelMatchesQdqGraph) {
   setenv("FERRY_DNNL", "0", 1);
   check_chain(DType::kInt8, 0);
   check_chain(DType::kUInt8, 5);
   unsetenv("FERRY_DNNL");
 }
 
-TEST(FuseQdqConv, KeepsFloatConvWithoutQdq) {
+TEST(QuantQdqConv, KeepsFloatConvWithoutQdq) {
   Model m = make_model({"x"}, {{"x", ftype({1, 8, 9, 9})}}, {"y"});
   add_qconv_float(m.graph, "x", "y", 8, 4, 3, 1, 1, 5);  // float input: no DequantizeLinear on X
   Model f = optimized(m);
   EXPECT_EQ(count_op(f.graph, "QConv"), 0);
 }
 
-TEST(FuseQdqConv, NonPositiveScaleStaysUnfusedAndRunsAsQdq) {
+TEST(QuantQdqConv, NonPositiveScaleStaysUnfusedAndRunsAsQdq) {
   Model m = chain_model(DType::kInt8, 0);
   m.graph.initializers["a1_s"] = Tensor::scalar_float(-0.01f);
   Model f = optimized(m);

@@ -100,6 +100,29 @@ def main():
         j = json.load(open(js))
         check(len(j["layers"]) == 3 and len(j["budget"]["kept_float"]) == 3, "analyze JSON")
 
+        # --accuracy-budget X --eval CMD: CMD prints a metric for {model}; here 100 - 10 per QuantizeLinear, so
+        # FP32 scores 100, full INT8 (3 Q) 70, and a budget of 15 needs two layers back in FP32.
+        ev = ("/usr/bin/python3 -c \"import onnx,sys; m=onnx.load(sys.argv[1]); "
+              "print('acc', 100 - 10 * sum(n.op_type == 'QuantizeLinear' for n in m.graph.node))\" {model}")
+        ejs = os.path.join(tmp, "eval.json")
+        evq = os.path.join(tmp, "eval.onnx")
+        rc, out = run("quantize", model, evq, "--calib-data", calib, "--accuracy-budget", "15", "--eval", ev,
+                      "--analyze-json", ejs, "--quiet")
+        check(rc == 0 and "met after keeping 2 layer(s)" in out, "--eval fallback: " + out[-400:])
+        je = json.load(open(ejs))["budget"]
+        check(je["fp32_metric"] == 100 and je["int8_metric"] == 70 and je["metric_after"] == 90 and je["met"],
+              f"--eval JSON: {je}")
+        check([n.op_type for n in onnx.load(evq).graph.node].count("QuantizeLinear") == 1, "--eval result written")
+        rc, out = run("quantize", model, evq, "--calib-data", calib, "--accuracy-budget", "0", "--eval", "echo 91.5",
+                      "--quiet")
+        check(rc == 0 and "met with every layer quantized" in out, "--eval constant metric: " + out[-300:])
+        rc, out = run("quantize", model, evq, "--calib-data", calib, "--eval", "echo 1")
+        check(rc == 2 and "--accuracy-budget" in out, "--eval without a budget -> exit 2: " + out.strip())
+        rc, out = run("quantize", model, evq, "--calib-data", calib, "--accuracy-budget", "1", "--eval", "false")
+        check(rc != 0 and "--eval command failed" in out, "failing --eval command -> error: " + out.strip()[-300:])
+        rc, out = run("quantize", model, evq, "--calib-data", calib, "--accuracy-budget", "1", "--eval", "echo none")
+        check(rc != 0 and "printed no number" in out, "--eval without a number -> error: " + out.strip()[-300:])
+
         # Bad calibration data.
         empty = os.path.join(tmp, "empty")
         os.makedirs(empty)

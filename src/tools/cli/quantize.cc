@@ -1,6 +1,9 @@
 // quantize.cc — `ferry quantize IN.onnx OUT.onnx`: INT8 post-training quantization to standard QDQ ONNX, with
 // calibration (folder or random inputs), per-layer sensitivity analysis and accuracy-budget fallback to FP32.
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <optional>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -19,7 +22,7 @@ namespace ferry::cli {
 namespace {
 
 struct QuantizeArgs {
-  std::string in, out, calib_data, method = "minmax", analyze_json;
+  std::string in, out, calib_data, method = "minmax", analyze_json, eval_cmd;
   int calib_random = 0;
   double percentile = 99.99;
   bool per_channel = false, symmetric = false, asymmetric = false, analyze = false, quiet = false;
@@ -93,6 +96,71 @@ void print_sensitivity(const std::vector<quant::LayerSensitivity>& sens) {
   }
 }
 
+// Runs the --eval command with {model} replaced by `model_path` (appended when the command has no {model}) and
+// returns the last number it printed on stdout as a word of its own (the metric: higher is better, e.g. accuracy
+// in percent; "acc 97.5" and "97.5%" both give 97.5).
+Expected<double> run_eval(const std::string& cmd_template, const std::string& model_path) {
+  std::string cmd = cmd_template;
+  const std::string quoted = "'" + model_path + "'";
+  if (cmd.find("{model}") == std::string::npos) cmd += " " + quoted;
+  for (size_t p; (p = cmd.find("{model}")) != std::string::npos;) cmd.replace(p, 7, quoted);
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return internal_error("--eval: cannot start '" + cmd + "'");
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof(buf), pipe)) > 0;) out.append(buf, n);
+  const int rc = pclose(pipe);
+  if (rc != 0) return invalid_argument("--eval command failed (status " + std::to_string(rc) + "): " + cmd);
+  std::optional<double> last;  // the last whitespace-separated token that is a number (a trailing % allowed)
+  std::istringstream tokens(out);
+  for (std::string t; tokens >> t;) {
+    if (!t.empty() && t.back() == '%') t.pop_back();
+    char* end = nullptr;
+    const double v = std::strtod(t.c_str(), &end);
+    if (!t.empty() && end == t.c_str() + t.size() && std::isfinite(v)) last = v;
+  }
+  if (!last) return invalid_argument("--eval command printed no number: " + cmd);
+  return *last;
+}
+
+// --accuracy-budget X --eval CMD: falls back the most SNR-sensitive layers to FP32 until CMD's metric on the
+// quantized model is >= its metric on the float model minus X.
+Status eval_fallback(const QuantizeArgs& a, const Model& model, const std::map<std::string, quant::Range>& ranges,
+                     quant::QuantOptions& opt, const std::vector<quant::LayerSensitivity>& sens, nlohmann::json& j) {
+  const std::string tmp = a.out + ".eval.onnx";
+  FERRY_ASSIGN_OR_RETURN(double base, run_eval(a.eval_cmd, a.in));
+  auto metric = [&]() -> Expected<double> {
+    Model q = model;
+    FERRY_RETURN_IF_ERROR(quant::insert_qdq(q, ranges, opt).status());
+    FERRY_RETURN_IF_ERROR(save_onnx_model(q, tmp));
+    auto m = run_eval(a.eval_cmd, tmp);
+    std::remove(tmp.c_str());
+    return m;
+  };
+  FERRY_ASSIGN_OR_RETURN(double full, metric());
+  double now = full;
+  std::vector<std::string> kept;
+  for (size_t k = 0; k < sens.size() && now < base - a.budget_snr; ++k) {
+    opt.exclude.insert(sens[k].node);
+    kept.push_back(sens[k].node);
+    FERRY_ASSIGN_OR_RETURN(now, metric());
+    if (!a.quiet) std::cerr << "fallback " << k + 1 << ": keep " << sens[k].node << " in FP32 -> metric " << now << "\n";
+  }
+  const bool met = now >= base - a.budget_snr;
+  std::cout << "accuracy budget (eval metric >= FP32 " << fmt(base, 4) << " - " << fmt(a.budget_snr, 4)
+            << "): full INT8 " << fmt(full, 4) << "; ";
+  if (kept.empty()) std::cout << (met ? "met with every layer quantized\n" : "NOT met\n");
+  else {
+    std::cout << (met ? "met" : "NOT met") << " after keeping " << kept.size() << " layer(s) in FP32 (metric "
+              << fmt(now, 4) << "):";
+    for (const auto& n : kept) std::cout << " " << n;
+    std::cout << "\n";
+  }
+  j["budget"] = {{"eval", a.eval_cmd}, {"max_drop", a.budget_snr}, {"fp32_metric", base}, {"int8_metric", full},
+                 {"metric_after", now}, {"met", met}, {"kept_float", kept}};
+  return Status::ok();
+}
+
 Status analyze(const QuantizeArgs& a, const Model& model, const std::map<std::string, quant::Range>& ranges,
                const quant::CalibData& data, quant::QuantOptions& opt) {
   std::vector<std::vector<Tensor>> batches(
@@ -109,7 +177,9 @@ Status analyze(const QuantizeArgs& a, const Model& model, const std::map<std::st
               << " batches; most sensitive first):\n";
     print_sensitivity(sens);
   }
-  if (a.budget_snr > -1 || a.budget_cosine > -2) {
+  if (!a.eval_cmd.empty()) {
+    FERRY_RETURN_IF_ERROR(eval_fallback(a, model, ranges, opt, sens, j));
+  } else if (a.budget_snr > -1 || a.budget_cosine > -2) {
     quant::Budget budget;
     budget.min_snr_db = a.budget_snr > -1 ? a.budget_snr : -1e9;
     budget.min_cosine = a.budget_cosine > -2 ? a.budget_cosine : -2;
@@ -140,6 +210,8 @@ Status analyze(const QuantizeArgs& a, const Model& model, const std::map<std::st
 
 Status quantize_command(const QuantizeArgs& a) {
   if (a.symmetric && a.asymmetric) return invalid_argument("--symmetric and --asymmetric exclude each other");
+  if (!a.eval_cmd.empty() && !(a.budget_snr >= 0))
+    return invalid_argument("--eval needs --accuracy-budget X (the largest allowed drop of the metric, >= 0)");
   quant::QuantOptions opt;
   FERRY_ASSIGN_OR_RETURN(opt.method, quant::parse_calib_method(a.method));
   if (!(a.percentile > 0 && a.percentile <= 100)) return invalid_argument("--percentile must be in (0, 100]");
@@ -205,7 +277,11 @@ void add_quantize_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--analyze-batches", a->analyze_batches, "calibration batches used to measure errors")
       ->capture_default_str();
   cmd->add_option("--accuracy-budget", a->budget_snr,
-                  "minimum output SNR in dB: fall back the most sensitive layers to FP32 until it holds");
+                  "minimum output SNR in dB (with --eval: the largest allowed drop of the eval metric): fall back "
+                  "the most sensitive layers to FP32 until it holds");
+  cmd->add_option("--eval", a->eval_cmd,
+                  "command printing a metric (higher is better) for the model path it gets as {model}; with it "
+                  "--accuracy-budget X is the largest allowed metric drop from FP32 (e.g. 0.5 accuracy points)");
   cmd->add_option("--min-cosine", a->budget_cosine, "minimum output cosine similarity (with the budget fallback)");
   cmd->add_option("--shape", a->shapes, "input shape for random calibration, name:d1xd2x... (repeatable)");
   cmd->add_option("--seed", a->seed, "seed of the random calibration inputs")->capture_default_str();
