@@ -172,6 +172,26 @@ Status transpose_kernel(KernelContext& ctx) {
   std::vector<int64_t> perm = ctx.node().attr_ints("perm");
   if (perm.empty())
     for (int i = x.rank() - 1; i >= 0; --i) perm.push_back(i);
+  // A perm that only moves size-1 axes keeps the element order ([1,S,C] -> [S,1,C] at batch 1): a view, no copy.
+  if (static_cast<int>(perm.size()) == x.rank() && x.dtype() != DType::kString) {
+    Shape shape;
+    int64_t last = -1;
+    bool order_kept = true;
+    for (int64_t a : perm) {
+      if (a < 0 || a >= x.rank()) {
+        order_kept = false;
+        break;
+      }
+      shape.push_back(x.dim(static_cast<int>(a)));
+      if (x.dim(static_cast<int>(a)) == 1) continue;
+      order_kept = order_kept && a > last;
+      last = a;
+    }
+    if (order_kept && ctx.inferred(0).shape.is_concrete() && ctx.inferred(0).shape.to_shape() == shape) {
+      ctx.set_output(0, x.reshaped(shape));
+      return Status::ok();
+    }
+  }
   FERRY_ASSIGN_OR_RETURN(Tensor * y, ctx.output(0));
   if (static_cast<int>(perm.size()) != x.rank() || y->rank() != x.rank()) return ctx.error("perm does not match rank");
   return transpose_into(ctx, x, *y, perm);
