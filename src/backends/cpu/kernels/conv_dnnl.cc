@@ -196,6 +196,9 @@ bool DnnlConv::run(const DnnlConvGeom& g, const Tensor& x, const Tensor& w, cons
   if (nsp < 1 || nsp > 3) return false;
   if (g.channels_last && (nsp != 2 || g.transpose)) return false;
   if (g.has_sum && (!z || z->dtype() != DType::kFloat || z->numel() != y.numel())) return false;
+  // Z added after the activation by conv_act.h: the conv must not overwrite it first (no planner aliases them
+  // today: FusedConv is not an in-place op; this keeps it correct if one ever does).
+  if (g.has_sum && !Impl::sum_in_primitive(g) && z->raw_data() == y.raw_data()) return false;
   if (x.dtype() != DType::kFloat || w.dtype() != DType::kFloat || (bias && bias->dtype() != DType::kFloat))
     return false;
   try {
