@@ -117,6 +117,39 @@ const Graph* Node::attr_graph(const std::string& key) const {
   return a && a->kind == Attr::Kind::kGraph ? a->g.get() : nullptr;
 }
 
+const GraphIndex& Graph::index() const {
+  if (index_) return *index_;
+  auto idx = std::make_shared<GraphIndex>();
+  size_t values = 0;
+  for (const Node& n : nodes) values += n.outputs.size();
+  idx->producer.reserve(values);
+  idx->consumers.reserve(values + initializers.size() + inputs.size());
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node& n = nodes[i];
+    const int at = static_cast<int>(i);
+    for (const auto& o : n.outputs)
+      if (!o.empty()) idx->producer[o] = at;
+    auto read = [&](const std::string& v) {
+      if (v.empty()) return;
+      std::vector<int>& c = idx->consumers[v];
+      if (c.empty() || c.back() != at) c.push_back(at);  // a node reading a value twice counts once
+    };
+    for (const auto& in : n.inputs) read(in);
+    for (const auto& [key, a] : n.attrs) {
+      std::vector<const Graph*> subs;
+      if (a.g) subs.push_back(a.g.get());
+      for (const auto& sg : a.graphs) subs.push_back(sg.get());
+      for (const Graph* sg : subs)
+        for (const auto& r : sg->outer_refs) {
+          read(r);
+          idx->subgraph_reads.insert(r);
+        }
+    }
+  }
+  index_ = std::move(idx);
+  return *index_;
+}
+
 const ValueType* Graph::type_of(const std::string& value) const {
   auto it = value_info.find(value);
   return it == value_info.end() ? nullptr : &it->second;

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "ferry/status.h"
@@ -102,6 +103,14 @@ struct Node {
   const Graph* attr_graph(const std::string& key) const;
 };
 
+// Who produces and who reads each value of one graph, by node index. A node's subgraphs (If/Loop/Scan bodies)
+// reading a value from this scope count as reads by that node. Built by Graph::index().
+struct GraphIndex {
+  std::unordered_map<std::string, int> producer;                // value -> index of the node writing it
+  std::unordered_map<std::string, std::vector<int>> consumers;  // value -> nodes reading it (each once, ascending)
+  std::unordered_set<std::string> subgraph_reads;               // values some node's subgraph reads
+};
+
 class Graph {
  public:
   std::string name;
@@ -119,6 +128,17 @@ class Graph {
   // Structural checks beyond topo_sort: graph outputs produced, names unique, subgraphs valid (recursive).
   Status verify(const std::vector<std::string>& outer_scope = {}) const;
   const ValueType* type_of(const std::string& value) const;
+
+  // The producer/consumer index of the current nodes, built on first use and then cached, so that pattern
+  // passes do not rebuild string maps for every node they look at. Whoever edits `nodes` (their inputs,
+  // outputs or order) must call invalidate_index() before the next index(): topo_sort(), the graph_edit
+  // helpers, RulePass (after an apply() that changed something) and the PassManager (between passes) do.
+  const GraphIndex& index() const;
+  std::shared_ptr<const GraphIndex> shared_index() const { index(); return index_; }  // outlives invalidation
+  void invalidate_index() const { index_.reset(); }
+
+ private:
+  mutable std::shared_ptr<const GraphIndex> index_;
 };
 
 struct Model {

@@ -1,4 +1,11 @@
 // onnx_import.cc — ModelProto -> Model (graphs, attributes, types, subgraphs, local functions) and back.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -20,9 +27,41 @@ struct ImportContext {
   std::unordered_map<std::string, const onnx::FunctionProto*> functions;
   int depth = 0;
   int64_t inline_counter = 0;
+  // Top-level initializers whose raw_data was lifted out of the model bytes (strip_initializer_data).
+  const char* model_bytes = nullptr;
+  const std::vector<RawSpan>* lifted = nullptr;
+  std::shared_ptr<void> arena;  // weight arena the lifted bytes are copied into
+  size_t arena_size = 0, arena_used = 0;
 };
 
-Expected<std::shared_ptr<Graph>> convert_graph(const onnx::GraphProto& gp, ImportContext& ctx);
+constexpr size_t kWeightAlign = 64;
+size_t align_up(size_t n) { return (n + kWeightAlign - 1) / kWeightAlign * kWeightAlign; }
+
+// Initializer `tp` whose raw_data lies at `span` of the model bytes: plain tensors are copied once, into the
+// weight arena; anything else gets its bytes back and takes the ordinary path (which reports errors too).
+Expected<Tensor> lifted_initializer(onnx::TensorProto& tp, const RawSpan& span, ImportContext& ctx,
+                                    const std::string& what) {
+  if (span.offset < 0) return take_tensor_from_proto(&tp, ctx.base_dir, what);
+  const char* bytes = ctx.model_bytes + span.offset;
+  const size_t size = static_cast<size_t>(span.size);
+  DType dt;
+  Shape shape;
+  if (!raw_is_storage(tp, size, &dt, &shape)) {
+    tp.set_raw_data(bytes, size);
+    return take_tensor_from_proto(&tp, ctx.base_dir, what);
+  }
+  if (ctx.arena && ctx.arena_used + align_up(size) <= ctx.arena_size) {
+    void* dst = static_cast<char*>(ctx.arena.get()) + ctx.arena_used;
+    ctx.arena_used += align_up(size);
+    if (size > 0) std::memcpy(dst, bytes, size);
+    return Tensor::view(dt, std::move(shape), ctx.arena, dst);
+  }
+  Tensor t = Tensor::empty(dt, std::move(shape));
+  if (size > 0) std::memcpy(t.raw_data(), bytes, size);
+  return t;
+}
+
+Expected<std::shared_ptr<Graph>> convert_graph(onnx::GraphProto& gp, ImportContext& ctx);
 
 Expected<ValueType> convert_type(const onnx::TypeProto& tp, const std::string& what) {
   ValueType vt;
@@ -54,7 +93,7 @@ Expected<ValueType> convert_type(const onnx::TypeProto& tp, const std::string& w
   return vt;
 }
 
-Expected<Attr> convert_attr(const onnx::AttributeProto& ap, ImportContext& ctx, const std::string& what) {
+Expected<Attr> convert_attr(onnx::AttributeProto& ap, ImportContext& ctx, const std::string& what) {
   Attr a;
   using AP = onnx::AttributeProto;
   AP::AttributeType type = ap.type();
@@ -77,7 +116,7 @@ Expected<Attr> convert_attr(const onnx::AttributeProto& ap, ImportContext& ctx, 
     case AP::STRING: a.kind = Attr::Kind::kString; a.s = ap.s(); break;
     case AP::TENSOR: {
       a.kind = Attr::Kind::kTensor;
-      auto t = tensor_from_proto(ap.t(), ctx.base_dir, what);
+      auto t = take_tensor_from_proto(ap.mutable_t(), ctx.base_dir, what);
       if (!t) return t.status();
       a.t = std::move(t).value();
       break;
@@ -85,7 +124,7 @@ Expected<Attr> convert_attr(const onnx::AttributeProto& ap, ImportContext& ctx, 
     case AP::SPARSE_TENSOR: return unsupported(what + ": sparse tensors are not supported");
     case AP::GRAPH: {
       a.kind = Attr::Kind::kGraph;
-      auto g = convert_graph(ap.g(), ctx);
+      auto g = convert_graph(*ap.mutable_g(), ctx);
       if (!g) return g.status().with_context(what);
       a.g = std::move(g).value();
       break;
@@ -95,15 +134,15 @@ Expected<Attr> convert_attr(const onnx::AttributeProto& ap, ImportContext& ctx, 
     case AP::STRINGS: a.kind = Attr::Kind::kStrings; a.strings.assign(ap.strings().begin(), ap.strings().end()); break;
     case AP::TENSORS:
       a.kind = Attr::Kind::kTensors;
-      for (const auto& tp : ap.tensors()) {
-        auto t = tensor_from_proto(tp, ctx.base_dir, what);
+      for (auto& tp : *ap.mutable_tensors()) {
+        auto t = take_tensor_from_proto(&tp, ctx.base_dir, what);
         if (!t) return t.status();
         a.tensors.push_back(std::move(t).value());
       }
       break;
     case AP::GRAPHS:
       a.kind = Attr::Kind::kGraphs;
-      for (const auto& gp : ap.graphs()) {
+      for (auto& gp : *ap.mutable_graphs()) {
         auto g = convert_graph(gp, ctx);
         if (!g) return g.status().with_context(what);
         a.graphs.push_back(std::move(g).value());
@@ -117,7 +156,7 @@ Expected<Attr> convert_attr(const onnx::AttributeProto& ap, ImportContext& ctx, 
 
 std::string normalize_domain(const std::string& d) { return d == "ai.onnx" ? "" : d; }
 
-Expected<Node> convert_node(const onnx::NodeProto& np, ImportContext& ctx, int index) {
+Expected<Node> convert_node(onnx::NodeProto& np, ImportContext& ctx, int index) {
   Node n;
   n.name = np.name();
   n.op_type = np.op_type();
@@ -128,7 +167,7 @@ Expected<Node> convert_node(const onnx::NodeProto& np, ImportContext& ctx, int i
   if (n.op_type.empty()) return invalid_argument("node #" + std::to_string(index) + " has no op_type");
   n.inputs.assign(np.input().begin(), np.input().end());
   n.outputs.assign(np.output().begin(), np.output().end());
-  for (const auto& ap : np.attribute()) {
+  for (auto& ap : *np.mutable_attribute()) {
     std::string what = "attribute '" + ap.name() + "' of node " + n.display_name();
     if (n.attrs.count(ap.name())) return invalid_argument(what + " is given twice");
     auto a = convert_attr(ap, ctx, what);
@@ -212,15 +251,23 @@ void collect_outer_refs(Graph& g) {
   g.outer_refs.assign(refs.begin(), refs.end());
 }
 
-Expected<std::shared_ptr<Graph>> convert_graph(const onnx::GraphProto& gp, ImportContext& ctx) {
+Expected<std::shared_ptr<Graph>> convert_graph(onnx::GraphProto& gp, ImportContext& ctx) {
   if (++ctx.depth > 64) return invalid_argument("subgraphs nest more than 64 levels deep");
   auto g = std::make_shared<Graph>();
   g->name = gp.name();
-  for (const auto& tp : gp.initializer()) {
+  g->initializers.reserve(static_cast<size_t>(gp.initializer_size()));
+  g->value_info.reserve(static_cast<size_t>(gp.initializer_size() + gp.value_info_size() + gp.input_size() +
+                                            gp.output_size()));
+  const std::vector<RawSpan>* lifted = ctx.depth == 1 ? ctx.lifted : nullptr;
+  if (lifted && lifted->size() != static_cast<size_t>(gp.initializer_size()))
+    return internal_error("model import: initializer data lost while splitting the model bytes");
+  for (int k = 0; k < gp.initializer_size(); ++k) {
+    onnx::TensorProto& tp = *gp.mutable_initializer(k);
     std::string what = "initializer '" + tp.name() + "'";
     if (tp.name().empty()) return invalid_argument("an initializer has no name");
     if (g->initializers.count(tp.name())) return invalid_argument(what + " is given twice");
-    auto t = tensor_from_proto(tp, ctx.base_dir, what);
+    auto t = lifted ? lifted_initializer(tp, (*lifted)[static_cast<size_t>(k)], ctx, what)
+                    : take_tensor_from_proto(&tp, ctx.base_dir, what);
     if (!t) return t.status();
     g->value_info[tp.name()] = {t->dtype(), SymShape::from_shape(t->shape())};
     g->initializers[tp.name()] = std::move(t).value();
@@ -246,8 +293,9 @@ Expected<std::shared_ptr<Graph>> convert_graph(const onnx::GraphProto& gp, Impor
     auto vt = convert_type(vi.type(), "value '" + vi.name() + "'");
     if (vt && (vt->dtype != DType::kUndefined || vt->shape.rank_known)) g->value_info[vi.name()] = std::move(vt).value();
   }
+  g->nodes.reserve(static_cast<size_t>(gp.node_size()));
   for (int i = 0; i < gp.node_size(); ++i) {
-    auto n = convert_node(gp.node(i), ctx, i);
+    auto n = convert_node(*gp.mutable_node(i), ctx, i);
     if (!n) return n.status();
     auto fit = ctx.functions.find(n->domain + "::" + n->op_type);
     if (fit != ctx.functions.end()) {
@@ -264,13 +312,21 @@ Expected<std::shared_ptr<Graph>> convert_graph(const onnx::GraphProto& gp, Impor
 
 }  // namespace
 
-Expected<Model> parse_onnx_model(const void* data, size_t size, const std::string& base_dir) {
+Expected<Model> parse_onnx_model(const void* data, size_t size, const std::string& base_dir, ImportTimings* timings) {
+  auto t0 = std::chrono::steady_clock::now();
   onnx::ModelProto mp;
   if (size > static_cast<size_t>(std::numeric_limits<int>::max()))
     return unsupported("model files larger than 2 GiB must keep weights as external data");
-  if (!mp.ParseFromArray(data, static_cast<int>(size)))
-    return invalid_argument("not a valid ONNX model (protobuf parse failed on " + std::to_string(size) + " bytes)");
+  // Protobuf parses the model without its weights; they are copied once, straight into the weight arena.
+  std::optional<ModelSkeleton> skeleton = strip_initializer_data(data, size);
+  if (!skeleton || !mp.ParseFromArray(skeleton->bytes.data(), static_cast<int>(skeleton->bytes.size()))) {
+    skeleton.reset();
+    mp.Clear();
+    if (!mp.ParseFromArray(data, static_cast<int>(size)))
+      return invalid_argument("not a valid ONNX model (protobuf parse failed on " + std::to_string(size) + " bytes)");
+  }
   if (!mp.has_graph()) return invalid_argument("ONNX model has no graph");
+  auto t1 = std::chrono::steady_clock::now();
   Model m;
   m.ir_version = mp.ir_version();
   m.producer_name = mp.producer_name();
@@ -282,27 +338,69 @@ Expected<Model> parse_onnx_model(const void* data, size_t size, const std::strin
   ImportContext ctx;
   ctx.base_dir = base_dir;
   ctx.opsets = m.opsets;
+  if (skeleton) {
+    ctx.model_bytes = static_cast<const char*>(data);
+    ctx.lifted = &skeleton->initializer_raw;
+    for (const RawSpan& r : skeleton->initializer_raw)
+      if (r.offset >= 0) ctx.arena_size += align_up(static_cast<size_t>(r.size));
+    ctx.arena = allocate_weight_arena(ctx.arena_size);
+  }
   for (const auto& fp : mp.functions()) ctx.functions[normalize_domain(fp.domain()) + "::" + fp.name()] = &fp;
   for (const auto& fp : mp.functions())  // opsets a function imports that the model lacks
     for (const auto& os : fp.opset_import())
       if (!ctx.opsets.count(normalize_domain(os.domain()))) ctx.opsets[normalize_domain(os.domain())] = os.version();
-  auto g = convert_graph(mp.graph(), ctx);
+  // The graph is converted destructively: large raw_data strings move into the tensors instead of being copied.
+  auto g = convert_graph(*mp.mutable_graph(), ctx);
   if (!g) return g.status();
   m.graph = std::move(*g.value());
   if (!m.graph.outer_refs.empty())
     return invalid_argument("node reads '" + m.graph.outer_refs.front() +
                             "', which is not a graph input, an initializer or any node's output");
+  if (timings) {
+    timings->parse_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+    timings->convert_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
+  }
   return m;
 }
 
-Expected<Model> load_onnx_model(const std::string& path) {
+namespace {
+// A read-only private mapping of a whole file (no copy into a buffer; the pages come from the page cache).
+struct MappedFile {
+  void* data = MAP_FAILED;
+  size_t size = 0;
+  ~MappedFile() {
+    if (data != MAP_FAILED) munmap(data, size);
+  }
+};
+}  // namespace
+
+Expected<Model> load_onnx_model(const std::string& path, ImportTimings* timings) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  auto t0 = std::chrono::steady_clock::now();
+  MappedFile map;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st {};
+  if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    map.size = static_cast<size_t>(st.st_size);
+    map.data = mmap(nullptr, map.size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  }
+  if (fd >= 0) close(fd);
+  if (map.data != MAP_FAILED) {
+    double read_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    auto m = parse_onnx_model(map.data, map.size, dir, timings);
+    if (timings) timings->read_ms = read_ms;
+    return m;
+  }
+  // Not mappable (empty, a pipe, ...): read it.
   std::ifstream f(path, std::ios::binary);
   if (!f) return not_found("cannot open model file '" + path + "'");
   std::string bytes;
   FERRY_RETURN_IF_ERROR(read_whole_file(f, path, &bytes));
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  return parse_onnx_model(bytes.data(), bytes.size(), dir);
+  double read_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  auto m = parse_onnx_model(bytes.data(), bytes.size(), dir, timings);
+  if (timings) timings->read_ms = read_ms;
+  return m;
 }
 
 }  // namespace ferry

@@ -23,10 +23,16 @@ struct NamedTensor {
   Tensor tensor;
 };
 
+// Where import time goes (FERRY_LOAD_PROFILE): reading the file, protobuf parsing, protobuf -> IR conversion.
+struct ImportTimings {
+  double read_ms = 0, parse_ms = 0, convert_ms = 0;
+};
+
 // Reads and parses a model file; external data is resolved against the file's folder.
-Expected<Model> load_onnx_model(const std::string& path);
+Expected<Model> load_onnx_model(const std::string& path, ImportTimings* timings = nullptr);
 // Parses model bytes. `base_dir` is the folder external data is read from; empty refuses external data.
-Expected<Model> parse_onnx_model(const void* data, size_t size, const std::string& base_dir);
+Expected<Model> parse_onnx_model(const void* data, size_t size, const std::string& base_dir,
+                                 ImportTimings* timings = nullptr);
 // Serializes a model (initializers inline) to a file: used by `ferry optimize`.
 Status save_onnx_model(const Model& model, const std::string& path);
 

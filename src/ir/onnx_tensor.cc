@@ -209,6 +209,41 @@ Expected<Tensor> tensor_from_proto(const onnx::TensorProto& p, const std::string
   return t;
 }
 
+bool raw_is_storage(const onnx::TensorProto& p, size_t raw_size, DType* dtype, Shape* shape) {
+  if (p.data_location() == onnx::TensorProto::EXTERNAL || !p.has_data_type() || !dtype_is_valid(p.data_type()) ||
+      p.has_segment())
+    return false;
+  DType dt = static_cast<DType>(p.data_type());
+  if (dt == DType::kString || dt == DType::kBool || dt == DType::kComplex64 || dt == DType::kComplex128 ||
+      is_sub_byte(dt))
+    return false;
+  Shape s;
+  int64_t n = 1;
+  for (int64_t d : p.dims()) {
+    if (d < 0 || (d > 0 && n > kMaxElements / d)) return false;
+    n *= d;
+    s.push_back(d);
+  }
+  if (static_cast<int64_t>(raw_size) != stored_bytes(dt, n)) return false;
+  *dtype = dt;
+  *shape = std::move(s);
+  return true;
+}
+
+Expected<Tensor> take_tensor_from_proto(onnx::TensorProto* p, const std::string& base_dir, const std::string& what) {
+  constexpr size_t kMinTakeBytes = 4096;  // below this a copy is as cheap and keeps the storage 64-byte aligned
+  DType dt;
+  Shape shape;
+  if (!p->has_raw_data() || p->raw_data().size() < kMinTakeBytes || !raw_is_storage(*p, p->raw_data().size(), &dt, &shape))
+    return tensor_from_proto(*p, base_dir, what);  // also reports every error
+  // The protobuf already copied the bytes out of the file once; move that string into the tensor (O(1)).
+  auto bytes = std::make_shared<std::string>();
+  bytes->swap(*p->mutable_raw_data());
+  p->clear_raw_data();
+  void* data = bytes->data();
+  return Tensor::view(dt, std::move(shape), std::shared_ptr<void>(bytes, data), data);
+}
+
 void tensor_to_proto(const Tensor& t, const std::string& name, onnx::TensorProto* p) {
   p->Clear();
   if (!name.empty()) p->set_name(name);

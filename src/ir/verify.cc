@@ -13,6 +13,7 @@ std::string quoted(const std::string& s) { return "'" + s + "'"; }
 }  // namespace
 
 Status Graph::topo_sort(const std::vector<std::string>& outer_scope) {
+  invalidate_index();
   for (size_t i = 0; i < nodes.size(); ++i) nodes[i].index = static_cast<int>(i);
   std::unordered_map<std::string, int> producer;
   std::unordered_set<std::string> available(outer_scope.begin(), outer_scope.end());
@@ -98,11 +99,12 @@ Status Graph::verify(const std::vector<std::string>& outer_scope) const {
     for (const auto& in : n.inputs)
       if (!in.empty() && !defined.count(in))
         return invalid_argument("node " + n.display_name() + " reads " + quoted(in) + " before it is produced");
-    std::vector<std::string> scope(defined.begin(), defined.end());
+    std::vector<std::string> scope;  // built only for nodes with subgraphs (copying it per node was O(N^2))
     for (const auto& [key, a] : n.attrs) {
       std::vector<const Graph*> subs;
       if (a.g) subs.push_back(a.g.get());
       for (const auto& g : a.graphs) subs.push_back(g.get());
+      if (!subs.empty() && scope.empty()) scope.assign(defined.begin(), defined.end());
       for (const Graph* g : subs) {
         Status s = g->verify(scope);
         if (!s.is_ok()) return s.with_context("in subgraph '" + key + "' of node " + n.display_name());

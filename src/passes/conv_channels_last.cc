@@ -49,12 +49,6 @@ bool convertible_conv(const Graph& g, const Node& n) {
   return x && x->dtype == DType::kFloat && x->shape.rank_known && x->shape.rank() == 4;
 }
 
-void erase_one(Graph& g, size_t i) {
-  std::vector<bool> dead(g.nodes.size(), false);
-  dead[i] = true;
-  erase_nodes(g, dead);
-}
-
 // True when some reader of `value` does not list it among its inputs (a subgraph's outer reference).
 bool read_by_subgraph(std::unordered_map<std::string, std::vector<int>>& consumers, const Graph& g,
                       const std::string& value) {
@@ -79,6 +73,7 @@ class ConvChannelsLast : public Pass {
   Expected<bool> run(Model& model) override {
     Graph& g = model.graph;
     bool changed = false;
+    ValueNamer names(g);  // one used-name set for the whole pass (a fresh one per name was O(N^2))
     // 1. wrap convs.
     const size_t n0 = g.nodes.size();
     for (size_t i = 0; i < n0; ++i) {
@@ -87,12 +82,12 @@ class ConvChannelsLast : public Pass {
       Node& c = g.nodes[i];
       for (size_t k : {size_t{0}, size_t{3}}) {
         if (!c.has_input(k)) continue;
-        std::string t = unique_value_name(g, c.inputs[k] + "_nhwc");
+        std::string t = names.make(c.inputs[k] + "_nhwc");
         added.push_back(make_transpose(c.inputs[k], t, kToNhwc));
         c.inputs[k] = t;
         reserve(g, t);  // the name is taken before the node that produces it is in the graph
       }
-      std::string y = unique_value_name(g, c.outputs[0] + "_nhwc");
+      std::string y = names.make(c.outputs[0] + "_nhwc");
       reserve(g, y);
       added.push_back(make_transpose(y, c.outputs[0], kToNchw));
       c.outputs[0] = y;
@@ -108,11 +103,12 @@ class ConvChannelsLast : public Pass {
       for (auto& a : added) g.nodes.push_back(std::move(a));
       changed = true;
     }
+    if (changed) g.invalidate_index();
     // 2./3. push and cancel until nothing moves; 4. a conv still fed by a to_nhwc Transpose reads the NCHW
     // value itself (channels_last=2: oneDNN's reorder inside the conv beats a separate Transpose), then the
     // orphaned Transposes go.
     for (int guard = 0; guard < 100000; ++guard) {
-      if (!push_once(g) && !read_nchw_directly(g)) break;
+      if (!push_sweep(g, names) && !read_nchw_directly(g)) break;
       changed = true;
     }
     if (changed) {
@@ -130,8 +126,11 @@ class ConvChannelsLast : public Pass {
     reserved_.push_back(name);
   }
 
+  // Every conv fed by a to_nhwc Transpose reads that Transpose's input instead (each rewrite touches one conv's
+  // input only, so one sweep does them all).
   bool read_nchw_directly(Graph& g) {
     auto producers = build_producers(g);
+    bool changed = false;
     for (Node& n : g.nodes) {
       if (n.op_type != "FusedConv" || n.domain != "ferry" || n.attr_int("channels_last", 0) != 1) continue;
       auto p = producers.find(n.inputs[0]);
@@ -140,45 +139,81 @@ class ConvChannelsLast : public Pass {
       if (!is_transpose(t, kToNhwc)) continue;
       n.inputs[0] = t.inputs[0];
       n.attrs["channels_last"].i = 2;
-      return true;
+      changed = true;
     }
-    return false;
+    if (changed) g.invalidate_index();
+    return changed;
   }
 
-  // One rewrite (the first found); false when none applies.
-  bool push_once(Graph& g) {
+  // One sweep of rewrites over the nodes present at its start, with the producer/consumer maps built once.
+  // A rewrite marks every value whose producer or readers it changes as dirty; later nodes touching a dirty
+  // value wait for the next sweep (their decision could rest on stale maps). Erasures are applied at the end,
+  // so indexes stay valid during the sweep. Returns whether anything changed.
+  bool push_sweep(Graph& g, ValueNamer& names) {
     auto producers = build_producers(g);
     auto consumers = build_consumers(g);
+    std::unordered_set<std::string> dirty;
+    std::vector<bool> dead(g.nodes.size(), false);
+    bool changed = false;
     auto to_nchw_of = [&](const std::string& v) -> const Node* {
       auto p = producers.find(v);
-      if (p == producers.end()) return nullptr;
+      if (p == producers.end() || dead[static_cast<size_t>(p->second)]) return nullptr;
       const Node& n = g.nodes[static_cast<size_t>(p->second)];
       return is_transpose(n, kToNchw) ? &n : nullptr;
     };
-    for (size_t i = 0; i < g.nodes.size(); ++i) {
+    auto touches_dirty = [&](const Node& n) {
+      for (const auto& v : n.inputs)
+        if (dirty.count(v)) return true;
+      for (const auto& v : n.outputs)
+        if (dirty.count(v)) return true;
+      return false;
+    };
+    const size_t count = g.nodes.size();
+    for (size_t i = 0; i < count; ++i) {
+      if (dead[i] || touches_dirty(g.nodes[i])) continue;
       Node& n = g.nodes[i];
       // dead transposes
       if (n.op_type == "Transpose" && n.domain.empty() && !is_graph_output(g, n.outputs[0]) &&
           consumers[n.outputs[0]].empty()) {
-        erase_one(g, i);
-        return true;
+        dead[i] = true;
+        dirty.insert(n.inputs.begin(), n.inputs.end());
+        changed = true;
+        continue;
       }
       if (is_transpose(n, kToNhwc)) {  // cancel to_nhwc(to_nchw(a)) -> a
         const Node* t = to_nchw_of(n.inputs[0]);
         if (!t || is_graph_output(g, n.outputs[0]) || read_by_subgraph(consumers, g, n.outputs[0])) continue;
-        replace_uses(g, n.outputs[0], t->inputs[0]);
-        erase_one(g, i);
-        return true;
+        const std::string from = n.outputs[0], to = t->inputs[0];
+        for (int c : consumers[from])
+          for (auto& in : g.nodes[static_cast<size_t>(c)].inputs)
+            if (in == from) in = to;
+        dead[i] = true;
+        dirty.insert({from, to, n.inputs[0]});
+        changed = true;
+        continue;
       }
       if (!n.domain.empty() || n.outputs.size() != 1 || !n.has_output(0)) continue;
       if (is_graph_output(g, n.outputs[0]) && n.op_type == "Identity") continue;
-      if (try_push(g, i, to_nchw_of)) return true;
+      std::vector<std::string> before = n.inputs;
+      if (try_push(g, i, names, to_nchw_of)) {
+        // g.nodes may have grown: re-read node i by index.
+        const Node& m = g.nodes[i];
+        dirty.insert(before.begin(), before.end());
+        dirty.insert(m.inputs.begin(), m.inputs.end());
+        dirty.insert(m.outputs.begin(), m.outputs.end());
+        dirty.insert(g.nodes.back().outputs.begin(), g.nodes.back().outputs.end());
+        changed = true;
+      }
     }
-    return false;
+    if (changed) {
+      dead.resize(g.nodes.size(), false);
+      erase_nodes(g, dead);  // also invalidates the graph's index
+    }
+    return changed;
   }
 
   template <typename F>
-  bool try_push(Graph& g, size_t i, const F& to_nchw_of) {
+  bool try_push(Graph& g, size_t i, ValueNamer& names, const F& to_nchw_of) {
     Node& n = g.nodes[i];
     std::vector<std::string> new_inputs = n.inputs;
     std::string op = n.op_type;
@@ -235,7 +270,7 @@ class ConvChannelsLast : public Pass {
     } else {
       return false;
     }
-    std::string y = unique_value_name(g, n.outputs[0] + "_nhwc");
+    std::string y = names.make(n.outputs[0] + "_nhwc");
     reserve(g, y);
     const std::string orig = n.outputs[0];
     n.inputs = new_inputs;

@@ -81,7 +81,7 @@ class EliminateIdentity : public RewriteRule {
     }
     if (same_type(g, x, y)) return x;  // Reshape/Flatten/Squeeze/Unsqueeze/Expand to the same shape
     if (op == "Squeeze" || op == "Unsqueeze") {
-      auto producers = build_producers(g);
+      const auto& producers = g.index().producer;
       auto p = producers.find(x);
       if (p == producers.end()) return "";
       const Node& prev = g.nodes[static_cast<size_t>(p->second)];

@@ -6,7 +6,8 @@
 
 namespace ferry {
 
-FusionView::FusionView(const Graph& g) : g_(g), producers_(build_producers(g)), consumers_(build_consumers(g)) {}
+FusionView::FusionView(const Graph& g)
+    : g_(g), index_(g.shared_index()), producers_(index_->producer), consumers_(index_->consumers) {}
 
 const Node* FusionView::producer(const std::string& value, const std::string& op, const std::string& domain) const {
   auto it = producers_.find(value);

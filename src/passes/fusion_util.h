@@ -1,6 +1,7 @@
 // fusion_util.h — pattern-matching helpers shared by the transformer fusion passes (fuse_*.cc).
 //
-// A FusionView snapshots who produces and who reads every value of the top-level graph, so a pass can walk a
+// A FusionView looks up who produces and who reads every value of the top-level graph (the graph's cached
+// GraphIndex: constructing one is free while the graph is unchanged; it must not outlive an edit), so a pass can walk a
 // pattern backwards from its anchor node and check that every intermediate it will delete has exactly one
 // reader and is not a graph output. Constants are seen through Identity nodes and Constant nodes, as torch
 // exports both (weights behind Identity, scalars as Constant).
@@ -40,8 +41,9 @@ class FusionView {
 
  private:
   const Graph& g_;
-  std::unordered_map<std::string, int> producers_;
-  std::unordered_map<std::string, std::vector<int>> consumers_;
+  std::shared_ptr<const GraphIndex> index_;  // g_.index(): cached, not copied
+  const std::unordered_map<std::string, int>& producers_;
+  const std::unordered_map<std::string, std::vector<int>>& consumers_;
 };
 
 // The other input of a binary node whose input `known` is one of its two inputs ("" when neither matches).

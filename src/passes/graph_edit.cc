@@ -47,6 +47,7 @@ const Tensor* initializer_of(const Graph& g, const std::string& name) {
 }
 
 void replace_uses(Graph& g, const std::string& from, const std::string& to) {
+  g.invalidate_index();
   for (Node& n : g.nodes)
     for (auto& in : n.inputs)
       if (in == from) in = to;
@@ -65,6 +66,22 @@ std::string unique_value_name(const Graph& g, const std::string& base) {
   }
 }
 
+ValueNamer::ValueNamer(const Graph& g) {
+  used_.reserve(g.initializers.size() + g.inputs.size() + g.nodes.size() * 2);
+  for (const auto& [k, v] : g.initializers) used_.insert(k);
+  for (const auto& in : g.inputs) used_.insert(in);
+  for (const Node& n : g.nodes)
+    for (const auto& o : n.outputs) used_.insert(o);
+}
+
+std::string ValueNamer::make(const std::string& base) {
+  if (used_.insert(base).second) return base;
+  for (int i = 1;; ++i) {
+    std::string s = base + "_" + std::to_string(i);
+    if (used_.insert(s).second) return s;
+  }
+}
+
 void erase_nodes(Graph& g, const std::vector<bool>& dead) {
   std::vector<Node> kept;
   kept.reserve(g.nodes.size());
@@ -72,10 +89,12 @@ void erase_nodes(Graph& g, const std::vector<bool>& dead) {
     if (!dead[i]) kept.push_back(std::move(g.nodes[i]));
   g.nodes = std::move(kept);
   for (size_t i = 0; i < g.nodes.size(); ++i) g.nodes[i].index = static_cast<int>(i);
+  g.invalidate_index();
 }
 
 void drop_unused_initializers(Graph& g) {
-  auto consumers = build_consumers(g);
+  g.invalidate_index();  // callers may have rewired node inputs by hand just before
+  const auto& consumers = g.index().consumers;
   for (auto it = g.initializers.begin(); it != g.initializers.end();) {
     if (!consumers.count(it->first) && !is_graph_output(g, it->first)) {
       g.value_info.erase(it->first);
@@ -86,14 +105,7 @@ void drop_unused_initializers(Graph& g) {
   }
 }
 
-bool read_by_subgraph(const Graph& g, const std::string& value) {
-  for (const Node& n : g.nodes) {
-    std::vector<std::string> refs;
-    collect_subgraph_refs(n, refs);
-    if (std::find(refs.begin(), refs.end(), value) != refs.end()) return true;
-  }
-  return false;
-}
+bool read_by_subgraph(const Graph& g, const std::string& value) { return g.index().subgraph_reads.count(value) > 0; }
 
 void add_initializer(Graph& g, const std::string& name, Tensor t) {
   g.value_info[name] = {t.dtype(), SymShape::from_shape(t.shape())};
@@ -115,10 +127,12 @@ bool bypass_node(Graph& g, size_t node_index, const std::string& in, const std::
   }
   // `out` must keep its name: make the producer of `in` write `out` directly.
   if (is_graph_output(g, in) || read_by_subgraph(g, in) || g.initializers.count(in)) return false;
-  auto producers = build_producers(g);
+  const auto& producers = g.index().producer;
   auto p = producers.find(in);
   if (p == producers.end()) return false;
-  for (auto& o : g.nodes[static_cast<size_t>(p->second)].outputs)
+  Node& producer = g.nodes[static_cast<size_t>(p->second)];
+  g.invalidate_index();
+  for (auto& o : producer.outputs)
     if (o == in) o = out;
   replace_uses(g, in, out);
   erase_node(g, node_index);
@@ -145,7 +159,7 @@ bool same_static_shape(const SymShape& a, const SymShape& b) {
 }
 
 int use_count(const Graph& g, const std::string& value) {
-  auto consumers = build_consumers(g);
+  const auto& consumers = g.index().consumers;
   auto it = consumers.find(value);
   int n = it == consumers.end() ? 0 : static_cast<int>(it->second.size());
   return n + (is_graph_output(g, value) ? 1 : 0);
@@ -153,7 +167,7 @@ int use_count(const Graph& g, const std::string& value) {
 
 int fusable_producer(const Graph& g, const std::string& value) {
   if (value.empty() || use_count(g, value) != 1 || read_by_subgraph(g, value)) return -1;
-  auto producers = build_producers(g);
+  const auto& producers = g.index().producer;
   auto p = producers.find(value);
   return p == producers.end() ? -1 : p->second;
 }

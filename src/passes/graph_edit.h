@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "ir/graph.h"
@@ -21,6 +22,16 @@ const Tensor* initializer_of(const Graph& g, const std::string& name);
 void replace_uses(Graph& g, const std::string& from, const std::string& to);
 // A value/initializer name not yet used in the graph, derived from `base`.
 std::string unique_value_name(const Graph& g, const std::string& base);
+// unique_value_name for passes that create many names: the used-name set is built once, not per call.
+// Every name it returns counts as used from then on.
+class ValueNamer {
+ public:
+  explicit ValueNamer(const Graph& g);
+  std::string make(const std::string& base);
+
+ private:
+  std::unordered_set<std::string> used_;
+};
 // Removes nodes whose index is marked in `dead` (vector<bool> sized like g.nodes) and renumbers.
 void erase_nodes(Graph& g, const std::vector<bool>& dead);
 // Drops initializers no node, subgraph or graph output reads.

@@ -68,6 +68,7 @@ struct PassReport {
   int nodes_after = 0;
   int iterations = 0;
   std::map<std::string, int> applied;  // pass name -> times it changed the graph
+  std::map<std::string, double> ms;    // pass name -> wall milliseconds over all iterations ("verify" = checks)
 };
 
 class PassManager {

@@ -33,7 +33,7 @@ bool valid_perm(const std::vector<int64_t>& p) {
 // The producer of n's data input when it is the same op in the default domain, else -1.
 int same_op_producer(const Graph& g, const Node& n) {
   if (!n.domain.empty() || !n.has_input(0) || read_by_subgraph(g, n.inputs[0])) return -1;
-  auto producers = build_producers(g);
+  const auto& producers = g.index().producer;
   auto p = producers.find(n.inputs[0]);
   if (p == producers.end()) return -1;
   const Node& prev = g.nodes[static_cast<size_t>(p->second)];

@@ -1,6 +1,9 @@
 #include "ferry/session.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <new>
 
 #include "ir/onnx_import.h"
@@ -64,7 +67,31 @@ Status check_operators(const Graph& g) {
   return Status::ok();
 }
 
-Expected<std::unique_ptr<Session::Impl>> build(Model model, const SessionOptions& options) {
+// FERRY_LOAD_PROFILE=1 prints where session creation spends its time, phase by phase, on stderr.
+class LoadProfile {
+ public:
+  LoadProfile() : on_(std::getenv("FERRY_LOAD_PROFILE") != nullptr), t_(now()) {}
+  bool on() const { return on_; }
+  // Prints `phase` with the time since the previous mark.
+  void mark(const char* phase) {
+    auto t = now();
+    if (on_) std::fprintf(stderr, "[load] %-28s %8.2f ms\n", phase, ms(t_, t));
+    t_ = t;
+  }
+  void print(const char* phase, double ms) const {
+    if (on_) std::fprintf(stderr, "[load] %-28s %8.2f ms\n", phase, ms);
+  }
+
+ private:
+  static std::chrono::steady_clock::time_point now() { return std::chrono::steady_clock::now(); }
+  static double ms(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+  }
+  bool on_;
+  std::chrono::steady_clock::time_point t_;
+};
+
+Expected<std::unique_ptr<Session::Impl>> build(Model model, const SessionOptions& options, LoadProfile& prof) {
   auto impl = std::make_unique<Session::Impl>();
   impl->model = std::move(model);
   Graph& g = impl->model.graph;
@@ -73,20 +100,35 @@ Expected<std::unique_ptr<Session::Impl>> build(Model model, const SessionOptions
   FERRY_RETURN_IF_ERROR(g.topo_sort());
   FERRY_RETURN_IF_ERROR(g.verify());
   FERRY_RETURN_IF_ERROR(check_operators(g));
+  prof.mark("sort+verify+check");
   if (options.opt_level > 0) {
     PassManager pm;
     add_passes_for_level(pm, static_cast<OptLevel>(std::min(options.opt_level, 3)));
     auto optimized = pm.run(impl->model);
     if (!optimized) return optimized.status();
+    if (prof.on()) {
+      for (const auto& [pass, ms] : optimized->ms) prof.print(("  pass " + pass).c_str(), ms);
+      prof.print("  (iterations)", optimized->iterations);
+    }
+    prof.mark("passes");
   }
   auto report = infer_graph_types(g, {});
   if (!report) return report.status();
+  prof.mark("infer types");
   for (const auto& out : g.outputs) impl->outputs.push_back(io_info(g, out));
   auto plan = CompiledGraph::compile(g, {});
   if (!plan) return plan.status();
   impl->plan = std::move(plan).value();
+  prof.mark("compile (kernels, prepack)");
   impl->pool = std::make_unique<ThreadPool>(options.threads);
+  prof.mark("thread pool");
   return impl;
+}
+
+void print_import(const LoadProfile& prof, const ImportTimings& t) {
+  prof.print("  read file", t.read_ms);
+  prof.print("  protobuf parse", t.parse_ms);
+  prof.print("  convert to IR", t.convert_ms);
 }
 
 }  // namespace
@@ -95,18 +137,26 @@ Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Session::~Session() = default;
 
 Expected<std::unique_ptr<Session>> Session::load(const std::string& path, const SessionOptions& options) {
-  auto model = load_onnx_model(path);
+  LoadProfile prof;
+  ImportTimings timings;
+  auto model = load_onnx_model(path, &timings);
   if (!model) return model.status();
-  auto impl = build(std::move(model).value(), options);
+  print_import(prof, timings);
+  prof.mark("import");
+  auto impl = build(std::move(model).value(), options, prof);
   if (!impl) return impl.status();
   return std::unique_ptr<Session>(new Session(std::move(impl).value()));
 }
 
 Expected<std::unique_ptr<Session>> Session::load_from_memory(const void* data, size_t size,
                                                              const SessionOptions& options) {
-  auto model = parse_onnx_model(data, size, "");
+  LoadProfile prof;
+  ImportTimings timings;
+  auto model = parse_onnx_model(data, size, "", &timings);
   if (!model) return model.status();
-  auto impl = build(std::move(model).value(), options);
+  print_import(prof, timings);
+  prof.mark("import");
+  auto impl = build(std::move(model).value(), options, prof);
   if (!impl) return impl.status();
   return std::unique_ptr<Session>(new Session(std::move(impl).value()));
 }

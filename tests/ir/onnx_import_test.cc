@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 
@@ -71,6 +74,61 @@ TEST(OnnxImport, RandomBytesNeverCrash) {
     for (char& c : s) c = static_cast<char>(rng());
     (void)parse_tensor(s.data(), s.size());
     (void)parse_onnx_model(s.data(), s.size(), "");
+  }
+}
+
+// Initializers take the lifted path (raw bytes copied once into the weight arena) or the ordinary one (bool,
+// sub-byte, typed fields); every kind must come back bit for bit, and arena tensors must be 64-byte aligned.
+TEST(OnnxImport, InitializersRoundTripThroughTheWeightArena) {
+  Model m;
+  m.opsets[""] = 13;
+  Graph& g = m.graph;
+  g.name = "g";
+  g.inputs = {"x"};
+  g.value_info["x"] = {DType::kFloat, SymShape::from_dims({Dim(3)})};
+  std::vector<float> big(3000);
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<float>(i) * 0.25f - 7.f;
+  g.initializers["big"] = Tensor::from_vector<float>(DType::kFloat, {1000, 3}, big);
+  g.initializers["small"] = Tensor::from_vector<float>(DType::kFloat, {3}, {1.f, 2.f, 3.f});
+  g.initializers["ints"] = Tensor::from_vector<int64_t>(DType::kInt64, {2}, {-5, 1LL << 40});
+  g.initializers["flag"] = Tensor::from_vector<bool>(DType::kBool, {2}, {true, false});
+  g.initializers["nibbles"] = Tensor::from_vector<int8_t>(DType::kInt4, {3}, {7, -1, 1});
+  g.initializers["empty"] = Tensor::empty(DType::kFloat, {0, 4});
+  g.nodes.push_back(Node::make("Add", {"x", "small"}, {"y"}));
+  g.outputs = {"y"};
+  std::string path = ::testing::TempDir() + "/ferry_import_roundtrip.onnx";
+  ASSERT_TRUE(save_onnx_model(m, path).is_ok());
+  auto r = load_onnx_model(path);
+  ASSERT_TRUE(r.has_value()) << r.status().to_string();
+  const auto& in = r->graph.initializers;
+  ASSERT_EQ(in.size(), 6u);
+  for (const auto& [name, t] : g.initializers) {
+    const Tensor& u = in.at(name);
+    EXPECT_EQ(u.dtype(), t.dtype()) << name;
+    EXPECT_EQ(u.shape(), t.shape()) << name;
+    EXPECT_EQ(std::memcmp(u.raw_data(), t.raw_data(), t.nbytes()), 0) << name;
+  }
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(in.at("big").raw_data()) % 64, 0u);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(in.at("small").raw_data()) % 64, 0u);
+  EXPECT_EQ(r->graph.type_of("big")->shape.to_string(), "[1000,3]");
+  ASSERT_EQ(r->graph.nodes.size(), 1u);
+  EXPECT_EQ(r->graph.nodes[0].inputs[1], "small");
+}
+
+TEST(OnnxImport, TruncatedModelBytesAreRejected) {
+  Model m;
+  m.opsets[""] = 13;
+  m.graph.inputs = {"x"};
+  m.graph.initializers["w"] = Tensor::zeros(DType::kFloat, {64, 64});
+  m.graph.nodes.push_back(Node::make("Add", {"x", "w"}, {"y"}));
+  m.graph.outputs = {"y"};
+  std::string path = ::testing::TempDir() + "/ferry_import_truncated.onnx";
+  ASSERT_TRUE(save_onnx_model(m, path).is_ok());
+  std::ifstream f(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  for (size_t cut : {bytes.size() - 1, bytes.size() / 2, size_t{7}}) {
+    auto r = parse_onnx_model(bytes.data(), cut, "");
+    EXPECT_FALSE(r.has_value()) << cut;
   }
 }
 
