@@ -26,6 +26,18 @@ namespace ferry {
 struct SessionOptions {
   int threads = 0;    // intra-op threads; 0 = all cores
   int opt_level = 3;  // graph optimizations at load: 0 none, 1 basic, 2 extended, 3 all (default: + ferry-only fused ops)
+  // Accelerator: "cpu" (default), "cuda" or "cuda:N". On a device the graph is specialized to the input shapes
+  // of the first run (again when they change); unsupported nodes run on the CPU (docs/gpu.md).
+  std::string device = "cpu";
+  std::string precision = "fp32";  // device weights/activations: fp32, fp16 or bf16; inputs/outputs stay FP32
+  bool cuda_graph = false;         // capture device work into CUDA graphs (static shapes)
+  bool device_transfers = true;    // false: reuse device-resident inputs, skip downloads (benchmarks only)
+};
+
+// Device time of the last run (ms): host time to issue the work, then device-event times of the copies and
+// kernels, summed over device segments. All zero on the CPU.
+struct DeviceRunTimings {
+  double enqueue_ms = 0, h2d_ms = 0, compute_ms = 0, d2h_ms = 0;
 };
 
 // A graph input or output as declared by the model: dims < 0 are unknown, dim_names holds symbols ("N").
@@ -60,6 +72,9 @@ class Session {
   // Calls `observer` after each top-level node runs (ferry bench --export-profile/--export-trace); an empty
   // function turns observation off. Observing costs two clock reads per node.
   void set_node_observer(std::function<void(const NodeEvent&)> observer);
+  // Device runs only: timings of the last run, and a one-line description of the partition and program.
+  DeviceRunTimings last_device_timings() const;
+  std::string device_summary() const;
 
   struct Impl;
 

@@ -9,6 +9,7 @@
 #include "ir/onnx_import.h"
 #include "ops/op_registry.h"
 #include "passes/pass.h"
+#include "runtime/device_executor.h"
 #include "runtime/executor.h"
 #include "runtime/shape_inference.h"
 
@@ -31,6 +32,7 @@ struct Session::Impl {
   std::unique_ptr<ThreadPool> pool;
   std::vector<IoInfo> inputs, outputs;
   CompiledGraph::NodeObserver observer;
+  std::unique_ptr<DeviceExecutor> device;  // set when SessionOptions::device is an accelerator
 };
 
 namespace {
@@ -91,6 +93,21 @@ class LoadProfile {
   std::chrono::steady_clock::time_point t_;
 };
 
+// The device executor keeps its own copy of the unoptimized model: it re-optimizes per input shapes.
+Status open_device(const Model& model, const SessionOptions& options, std::unique_ptr<DeviceExecutor>* device) {
+  std::string kind;
+  int ordinal = 0;
+  FERRY_RETURN_IF_ERROR(parse_device(options.device, &kind, &ordinal));
+  FERRY_ASSIGN_OR_RETURN(DType precision, parse_precision(options.precision));
+  if (kind == "cpu") {
+    if (precision != DType::kFloat) return invalid_argument("precision " + options.precision + " needs --device cuda");
+    return Status::ok();
+  }
+  DeviceOptions o{ordinal, precision, options.cuda_graph, options.device_transfers};
+  FERRY_ASSIGN_OR_RETURN(*device, DeviceExecutor::create(model, options.device, o, options.opt_level));
+  return Status::ok();
+}
+
 Expected<std::unique_ptr<Session::Impl>> build(Model model, const SessionOptions& options, LoadProfile& prof) {
   auto impl = std::make_unique<Session::Impl>();
   impl->model = std::move(model);
@@ -100,6 +117,7 @@ Expected<std::unique_ptr<Session::Impl>> build(Model model, const SessionOptions
   FERRY_RETURN_IF_ERROR(g.topo_sort());
   FERRY_RETURN_IF_ERROR(g.verify());
   FERRY_RETURN_IF_ERROR(check_operators(g));
+  FERRY_RETURN_IF_ERROR(open_device(impl->model, options, &impl->device));
   prof.mark("sort+verify+check");
   if (options.opt_level > 0) {
     PassManager pm;
@@ -175,6 +193,14 @@ void Session::set_node_observer(std::function<void(const NodeEvent&)> observer) 
   };
 }
 
+DeviceRunTimings Session::last_device_timings() const {
+  if (!impl_->device) return {};
+  DeviceTimings t = impl_->device->last_timings();
+  return {t.enqueue_ms, t.h2d_ms, t.compute_ms, t.d2h_ms};
+}
+
+std::string Session::device_summary() const { return impl_->device ? impl_->device->summary() : "cpu"; }
+
 Expected<std::vector<Tensor>> Session::run(const std::vector<Tensor>& inputs) {
   const auto& decl = impl_->inputs;
   if (inputs.size() != decl.size())
@@ -194,6 +220,7 @@ Expected<std::vector<Tensor>> Session::run(const std::vector<Tensor>& inputs) {
                                 d.shape_string());
   }
   try {
+    if (impl_->device) return impl_->device->run(inputs, *impl_->pool);
     return impl_->plan->run(inputs, *impl_->pool, impl_->observer ? &impl_->observer : nullptr);
   } catch (const std::bad_alloc&) {
     return out_of_memory("out of memory while running the model");

@@ -30,7 +30,7 @@ Attr ints(std::vector<int64_t> v) {
   return a;
 }
 
-// x[N,3,8,8] -> Conv+Relu -> Neg (CPU fallback) -> Conv -> Add(residual) -> Relu -> MaxPool -> GlobalAveragePool
+// x[N,3,8,8] -> Conv+Relu -> Softplus (CPU fallback) -> Conv -> Add(residual) -> Relu -> MaxPool -> GlobalAveragePool
 // -> Flatten -> Gemm -> Softmax; a second output reads an intermediate (a download in the middle).
 std::string write_test_model() {
   Model m;
@@ -55,7 +55,7 @@ std::string write_test_model() {
   };
   g.nodes.push_back(conv("x", "w1", "b1", "c1"));
   g.nodes.push_back(Node::make("Relu", {"c1"}, {"r1"}));
-  g.nodes.push_back(Node::make("Neg", {"r1"}, {"n1"}));
+  g.nodes.push_back(Node::make("Softplus", {"r1"}, {"n1"}));  // no CUDA kernel: CPU fallback
   g.nodes.push_back(Node::make("Relu", {"n1"}, {"r1b"}));
   g.nodes.push_back(conv("r1b", "w2", "b2", "c2"));
   g.nodes.push_back(Node::make("Add", {"c2", "r1b"}, {"a2"}));

@@ -49,12 +49,21 @@ class ConvOp : public CudaOp {
   }
   Status build(BuildContext& ctx, const OpGroup& group);
   Status enqueue(const RunContext& rc) override {
-    const float one = 1.0f;
-    const float alpha2 = z_ ? 1.0f : 0.0f;
-    return cudnn_status(cudnnConvolutionBiasActivationForward(rc.cudnn, &one, x_desc_, x_, w_desc_, w_, conv_, algo_,
-                                                              rc.workspace, workspace_, &alpha2, y_desc_,
-                                                              z_ ? z_ : y_, b_desc_, b_, act_, y_desc_, y_),
-                        name_);
+    const float one = 1.0f, zero = 0.0f;
+    if (fused_) {  // y = relu(conv + z + bias) in one call
+      const float alpha2 = z_ ? 1.0f : 0.0f;
+      return cudnn_status(cudnnConvolutionBiasActivationForward(rc.cudnn, &one, x_desc_, x_, w_desc_, w_, conv_, algo_,
+                                                                rc.workspace, workspace_, &alpha2, y_desc_,
+                                                                z_ ? z_ : y_, b_desc_, b_, act_, y_desc_, y_),
+                          name_);
+    }
+    // No activation: the fused call allows only one (slow) algorithm, so convolve, then add bias and residual.
+    FERRY_CUDNN_RETURN_IF_ERROR(cudnnConvolutionForward(rc.cudnn, &one, x_desc_, x_, w_desc_, w_, conv_, algo_,
+                                                        rc.workspace, workspace_, &zero, y_desc_, y_),
+                                name_);
+    FERRY_CUDNN_RETURN_IF_ERROR(cudnnAddTensor(rc.cudnn, &one, b_desc_, b_, &one, y_desc_, y_), name_ + ": bias");
+    if (z_) FERRY_CUDNN_RETURN_IF_ERROR(cudnnAddTensor(rc.cudnn, &one, y_desc_, z_, &one, y_desc_, y_), name_);
+    return Status::ok();
   }
 
  private:
@@ -65,8 +74,38 @@ class ConvOp : public CudaOp {
   cudnnActivationDescriptor_t act_ = nullptr;
   cudnnConvolutionFwdAlgo_t algo_ = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
   size_t workspace_ = 0;
+  bool fused_ = false;
   void *x_ = nullptr, *w_ = nullptr, *b_ = nullptr, *z_ = nullptr, *y_ = nullptr;
 };
+
+// A 4-D descriptor in NCHW or NHWC storage.
+Expected<cudnnTensorDescriptor_t> desc4(DType dt, const Shape& s, bool nhwc) {
+  cudnnTensorDescriptor_t d = nullptr;
+  FERRY_CUDNN_RETURN_IF_ERROR(cudnnCreateTensorDescriptor(&d), "tensor descriptor");
+  Status st = cudnn_status(cudnnSetTensor4dDescriptor(d, nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, cudnn_dtype(dt),
+                                                      static_cast<int>(s[0]), static_cast<int>(s[1]),
+                                                      static_cast<int>(s[2]), static_cast<int>(s[3])),
+                           "tensor descriptor " + shape_to_string(s));
+  if (!st.is_ok()) {
+    cudnnDestroyTensorDescriptor(d);
+    return st;
+  }
+  return d;
+}
+
+// OIHW -> OHWI (cuDNN's NHWC filter layout).
+Tensor to_ohwi(const Tensor& w) {
+  const Shape& s = w.shape();
+  Tensor out = Tensor::empty(DType::kFloat, {s[0], s[2], s[3], s[1]});
+  const float* src = w.data<float>();
+  float* dst = out.data<float>();
+  for (int64_t o = 0; o < s[0]; ++o)
+    for (int64_t i = 0; i < s[1]; ++i)
+      for (int64_t h = 0; h < s[2]; ++h)
+        for (int64_t x = 0; x < s[3]; ++x)
+          dst[((o * s[2] + h) * s[3] + x) * s[1] + i] = src[((o * s[1] + i) * s[2] + h) * s[3] + x];
+  return out;
+}
 
 Status ConvOp::build(BuildContext& ctx, const OpGroup& group) {
   const Node& n = *group.nodes.front();
@@ -89,7 +128,8 @@ Status ConvOp::build(BuildContext& ctx, const OpGroup& group) {
   if (auto it = g.initializers.find(n.inputs[1]); it != g.initializers.end()) w_host = &it->second;
   if (!w_host) return unsupported(name_ + ": the weight is not a constant");
   const DType dt = x.dtype;
-  FERRY_ASSIGN_OR_RETURN(w_, ctx.upload_constant(*w_host, dt));
+  const bool nhwc = x.nhwc || y.nhwc;
+  FERRY_ASSIGN_OR_RETURN(w_, ctx.upload_constant(nhwc ? to_ohwi(*w_host) : *w_host, dt));
   const int64_t k = w_host->dim(0);
   Tensor bias = Tensor::zeros(DType::kFloat, {k});
   if (n.has_input(2)) {
@@ -104,13 +144,13 @@ Status ConvOp::build(BuildContext& ctx, const OpGroup& group) {
   }
   x_ = x.ptr;
   y_ = y.ptr;
-  FERRY_ASSIGN_OR_RETURN(x_desc_, make_tensor_desc(dt, x.shape));
-  FERRY_ASSIGN_OR_RETURN(y_desc_, make_tensor_desc(dt, y.shape));
+  FERRY_ASSIGN_OR_RETURN(x_desc_, desc4(dt, x.shape, nhwc));
+  FERRY_ASSIGN_OR_RETURN(y_desc_, desc4(dt, y.shape, nhwc));
   FERRY_ASSIGN_OR_RETURN(b_desc_, make_tensor_desc(dt, {1, k, 1, 1}));
   FERRY_CUDNN_RETURN_IF_ERROR(cudnnCreateFilterDescriptor(&w_desc_), name_);
   const Shape& ws = w_host->shape();
   FERRY_CUDNN_RETURN_IF_ERROR(
-      cudnnSetFilter4dDescriptor(w_desc_, cudnn_dtype(dt), CUDNN_TENSOR_NCHW, static_cast<int>(ws[0]),
+      cudnnSetFilter4dDescriptor(w_desc_, cudnn_dtype(dt), nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, static_cast<int>(ws[0]),
                                  static_cast<int>(ws[1]), static_cast<int>(ws[2]), static_cast<int>(ws[3])),
       name_);
   FERRY_CUDNN_RETURN_IF_ERROR(cudnnCreateConvolutionDescriptor(&conv_), name_);
@@ -131,14 +171,7 @@ Status ConvOp::build(BuildContext& ctx, const OpGroup& group) {
   for (int i = 0; i < 4; ++i)
     if (dims[i] != y.shape[static_cast<size_t>(i)])
       return unsupported(name_ + ": cuDNN output shape differs from the graph's " + shape_to_string(y.shape));
-  if (!relu) {  // the fused call supports only this algorithm with the identity activation
-    algo_ = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
-    FERRY_CUDNN_RETURN_IF_ERROR(
-        cudnnGetConvolutionForwardWorkspaceSize(ctx.cudnn(), x_desc_, w_desc_, conv_, y_desc_, algo_, &workspace_),
-        name_);
-    if (workspace_ > ctx.workspace_bytes()) return out_of_memory(name_ + ": convolution workspace too large");
-    return Status::ok();
-  }
+  fused_ = relu;
   // Time the candidates on the real buffers (y doubles as scratch output; nothing has run yet).
   cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
   int found = 0;
@@ -186,8 +219,8 @@ Status PoolOp::build(BuildContext& ctx, const OpGroup& group) {
   FERRY_ASSIGN_OR_RETURN(DevTensor y, ctx.value(n.outputs[0]));
   x_ = x.ptr;
   y_ = y.ptr;
-  FERRY_ASSIGN_OR_RETURN(x_desc_, make_tensor_desc(x.dtype, x.shape));
-  FERRY_ASSIGN_OR_RETURN(y_desc_, make_tensor_desc(y.dtype, y.shape));
+  FERRY_ASSIGN_OR_RETURN(x_desc_, desc4(x.dtype, x.shape, x.nhwc));
+  FERRY_ASSIGN_OR_RETURN(y_desc_, desc4(y.dtype, y.shape, x.nhwc));
   FERRY_CUDNN_RETURN_IF_ERROR(cudnnCreatePoolingDescriptor(&pool_), name_);
   const bool global = n.op_type.rfind("Global", 0) == 0;
   const bool max = n.op_type.find("Max") != std::string::npos;

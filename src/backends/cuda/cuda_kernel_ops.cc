@@ -233,8 +233,14 @@ Expected<std::unique_ptr<CudaOp>> build_kernel_op(BuildContext& ctx, const OpGro
   if (binary_op(n.op_type, &b)) {
     FERRY_ASSIGN_OR_RETURN(DevTensor x1, ctx.value(n.inputs[1]));
     k::BroadcastDesc d;
-    if (!k::make_broadcast(x.shape.data(), static_cast<int>(x.shape.size()), x1.shape.data(),
-                           static_cast<int>(x1.shape.size()), &d))
+    Shape s0 = x.shape, s1 = x1.shape;
+    if (y.nhwc) {  // operands are NHWC values or have H = W = 1 (same bytes in both layouts): pad, permute
+      for (Shape* s : {&s0, &s1}) {
+        while (s->size() < 4) s->insert(s->begin(), 1);
+        *s = nhwc_order(*s);
+      }
+    }
+    if (!k::make_broadcast(s0.data(), static_cast<int>(s0.size()), s1.data(), static_cast<int>(s1.size()), &d))
       return unsupported(name + ": shapes do not broadcast within the kernel's rank limit");
     fn = with_type(dt, [&](auto t) -> std::function<cudaError_t(cudaStream_t)> {
       using T = decltype(t);

@@ -66,6 +66,20 @@ Expected<cudnnTensorDescriptor_t> make_tensor_desc(DType dtype, const Shape& sha
   return desc;
 }
 
+bool nhwc_capable(const Graph& g, const Node& n) {
+  static const char* kOps[] = {"Conv",    "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Relu",
+                               "Sigmoid", "Tanh",    "Clip",        "Erf",               "Sqrt",          "Exp",
+                               "Log",     "Neg",     "Abs",         "LeakyRelu",         "HardSigmoid",   "HardSwish",
+                               "Add",     "Sub",     "Mul",         "Div",               "Pow",           "Max",
+                               "Min"};
+  if (!n.domain.empty()) return false;
+  for (const char* op : kOps)
+    if (n.op_type == op) return n.op_type == "Conv" || n.op_type.find("Pool") != std::string::npos || kernel_supports(g, n);
+  return false;
+}
+
+Shape nhwc_order(const Shape& s) { return s.size() == 4 ? Shape{s[0], s[2], s[3], s[1]} : s; }
+
 bool is_alias_op(const Node& n) {
   return n.domain.empty() && (n.op_type == "Reshape" || n.op_type == "Flatten" || n.op_type == "Squeeze" ||
                               n.op_type == "Unsqueeze" || n.op_type == "Identity");

@@ -27,7 +27,8 @@ namespace ferry::cuda {
 struct DevTensor {
   void* ptr = nullptr;
   DType dtype = DType::kUndefined;
-  Shape shape;
+  Shape shape;      // logical (ONNX) shape: [N, C, H, W] even when stored NHWC
+  bool nhwc = false;  // a 4-D value stored as [N, H, W, C] (the program picks this for conv chains)
 };
 
 struct RunContext {
@@ -76,6 +77,10 @@ bool static_shape(const Graph& g, const std::string& name, Shape* shape, DType* 
 Expected<cudnnTensorDescriptor_t> make_tensor_desc(DType dtype, const Shape& shape, int min_rank = 4);
 
 bool cuda_supports(const Graph& g, const Node& n);
+// Ops that run on NHWC storage when every layout-bearing tensor they touch is NHWC (the program's choice).
+bool nhwc_capable(const Graph& g, const Node& n);
+// [N,C,H,W] -> [N,H,W,C] (other ranks unchanged).
+Shape nhwc_order(const Shape& s);
 // Which node may follow `group` into the same op (nullptr: none): Conv+Add+Relu, Gemm+Relu.
 bool can_fuse(const Graph& g, const OpGroup& group, const Node& next);
 Expected<std::unique_ptr<CudaOp>> build_cuda_op(BuildContext& ctx, const OpGroup& group);

@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "backends/cuda/cuda_backend.h"
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/cuda_ops.h"
+#include "backends/cuda/kernels/launch.h"
 #include "core/float_convert.h"
 #include "runtime/memory_plan.h"
 
@@ -30,7 +32,11 @@ struct Val {
   Shape shape;
   int item = -1;
   void* ptr = nullptr;
+  bool nhwc = false;
 };
+
+// A 4-D value whose bytes depend on the layout (H*W > 1).
+bool layout_bearing(const Val& v) { return v.shape.size() == 4 && v.shape[2] * v.shape[3] > 1; }
 
 struct Transfer {
   Val* val = nullptr;
@@ -68,6 +74,9 @@ class CudaProgram final : public DeviceProgram, public BuildContext {
   std::string where() const { return "cuda:" + std::to_string(opt_.device); }
   Status create_resources();
   Status plan(const std::vector<DeviceSegmentSpec>& specs, std::vector<std::vector<OpGroup>>* groups);
+  void assign_layouts(const std::vector<std::vector<OpGroup>>& groups);
+  Status upload(const Transfer& t, cudaStream_t s);
+  Status download(const Transfer& t, cudaStream_t s);
   Status enqueue_ops(Segment& seg);
 
   const Graph& graph_;
@@ -151,7 +160,8 @@ Expected<void*> CudaProgram::upload_constant(const Tensor& host, DType dtype) {
 }
 
 Expected<DevTensor> CudaProgram::value(const std::string& name) {
-  if (auto it = vals_.find(name); it != vals_.end()) return DevTensor{it->second.ptr, it->second.dtype, it->second.shape};
+  if (auto it = vals_.find(name); it != vals_.end())
+    return DevTensor{it->second.ptr, it->second.dtype, it->second.shape, it->second.nhwc};
   auto it = graph_.initializers.find(name);
   if (it == graph_.initializers.end()) return internal_error(where() + ": value '" + name + "' has no device storage");
   DType dt = device_dtype(it->second.dtype(), opt_.precision);
@@ -254,10 +264,58 @@ Status CudaProgram::plan(const std::vector<DeviceSegmentSpec>& specs, std::vecto
   return Status::ok();
 }
 
+// NHWC for every 4-D value whose producer and readers all run NHWC (conv chains): union the layout-bearing
+// tensors each op touches into classes; a class touched by any other op (Reshape, MatMul, Softmax, ...) stays
+// NCHW. Transfers convert at the edges, so graph inputs and outputs keep the API's NCHW.
+void CudaProgram::assign_layouts(const std::vector<std::vector<OpGroup>>& groups) {
+  std::unordered_map<std::string, std::string> parent;
+  std::function<std::string(const std::string&)> find = [&](const std::string& v) -> std::string {
+    auto it = parent.find(v);
+    if (it == parent.end() || it->second == v) return v;
+    return it->second = find(it->second);
+  };
+  std::unordered_set<std::string> bad;
+  for (const auto& seg : groups)
+    for (const OpGroup& grp : seg) {
+      std::vector<std::string> touched;
+      std::unordered_set<std::string> inside;
+      bool capable = true;
+      for (const Node* n : grp.nodes) {
+        capable = capable && nhwc_capable(graph_, *n);
+        for (const auto& in : n->inputs) {
+          if (in.empty() || inside.count(in)) continue;
+          auto v = vals_.find(in);
+          if (v != vals_.end()) {
+            if (layout_bearing(v->second)) touched.push_back(in);
+            continue;
+          }
+          // A constant operand of an elementwise op must read the same in both layouts.
+          Shape cs;
+          if (static_shape(graph_, in, &cs) && n->op_type != "Conv" && n->op_type != "Clip") {
+            while (cs.size() < 4) cs.insert(cs.begin(), 1);
+            if (cs.size() != 4 || cs[2] * cs[3] > 1) capable = false;
+          }
+        }
+        for (const auto& o : n->outputs) inside.insert(o);
+      }
+      for (const auto& o : grp.nodes.back()->outputs)
+        if (auto v = vals_.find(o); v != vals_.end() && layout_bearing(v->second)) touched.push_back(o);
+      for (const auto& t : touched) {
+        if (!parent.count(t)) parent[t] = t;
+        if (!capable) bad.insert(t);
+      }
+      for (size_t i = 1; i < touched.size(); ++i) parent[find(touched[i])] = find(touched[0]);
+    }
+  std::unordered_set<std::string> bad_roots;
+  for (const auto& b : bad) bad_roots.insert(find(b));
+  for (auto& [name, v] : vals_) v.nhwc = layout_bearing(v) && parent.count(name) && !bad_roots.count(find(name));
+}
+
 Status CudaProgram::init(const std::vector<DeviceSegmentSpec>& specs) {
   FERRY_RETURN_IF_ERROR(create_resources());
   std::vector<std::vector<OpGroup>> groups;
   FERRY_RETURN_IF_ERROR(plan(specs, &groups));
+  assign_layouts(groups);
   size_t pinned_bytes = 0, scratch_elems = 0;
   segs_.resize(specs.size());
   for (size_t k = 0; k < specs.size(); ++k) {
@@ -275,7 +333,7 @@ Status CudaProgram::init(const std::vector<DeviceSegmentSpec>& specs) {
   if (pinned_bytes)
     FERRY_CUDA_RETURN_IF_ERROR(cudaMallocHost(reinterpret_cast<void**>(&pinned_), pinned_bytes),
                                where() + ": pinned staging of " + std::to_string(pinned_bytes >> 20) + " MiB");
-  if (opt_.precision != DType::kFloat && scratch_elems)
+  if (scratch_elems)
     FERRY_CUDA_RETURN_IF_ERROR(cudaMalloc(reinterpret_cast<void**>(&scratch_), scratch_elems * sizeof(float)),
                                where() + ": conversion scratch");
   for (size_t k = 0; k < groups.size(); ++k)
@@ -286,6 +344,52 @@ Status CudaProgram::init(const std::vector<DeviceSegmentSpec>& specs) {
       ++ops_;
     }
   FERRY_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize(), where() + ": compile");
+  return Status::ok();
+}
+
+// Host FP32 NCHW bytes (already in pinned memory) -> the value's storage type and layout.
+Status CudaProgram::upload(const Transfer& t, cudaStream_t s) {
+  Val& v = *t.val;
+  const bool direct = v.dtype == DType::kFloat && !v.nhwc;
+  const char* pinned = pinned_ + t.pinned_offset;
+  FERRY_CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(direct ? v.ptr : scratch_, pinned, t.count * sizeof(float), cudaMemcpyHostToDevice, s),
+      where() + ": upload");
+  if (direct) return Status::ok();
+  cudaError_t e;
+  if (v.nhwc) {
+    const int64_t n = v.shape[0], c = v.shape[1], hw = v.shape[2] * v.shape[3];
+    if (v.dtype == DType::kFloat16) e = kernels::nchw_to_nhwc<float, __half>(scratch_, static_cast<__half*>(v.ptr), n, c, hw, s);
+    else if (v.dtype == DType::kBFloat16)
+      e = kernels::nchw_to_nhwc<float, __nv_bfloat16>(scratch_, static_cast<__nv_bfloat16*>(v.ptr), n, c, hw, s);
+    else e = kernels::nchw_to_nhwc<float, float>(scratch_, static_cast<float*>(v.ptr), n, c, hw, s);
+  } else {
+    e = convert_from_f32(scratch_, v.ptr, v.dtype, t.count, s);
+  }
+  return cuda_status(e, where() + ": input conversion");
+}
+
+// The value's storage -> FP32 NCHW in pinned memory.
+Status CudaProgram::download(const Transfer& t, cudaStream_t s) {
+  Val& v = *t.val;
+  const bool direct = v.dtype == DType::kFloat && !v.nhwc;
+  if (!direct) {
+    cudaError_t e;
+    if (v.nhwc) {
+      const int64_t n = v.shape[0], c = v.shape[1], hw = v.shape[2] * v.shape[3];
+      if (v.dtype == DType::kFloat16)
+        e = kernels::nhwc_to_nchw<__half, float>(static_cast<const __half*>(v.ptr), scratch_, n, c, hw, s);
+      else if (v.dtype == DType::kBFloat16)
+        e = kernels::nhwc_to_nchw<__nv_bfloat16, float>(static_cast<const __nv_bfloat16*>(v.ptr), scratch_, n, c, hw, s);
+      else e = kernels::nhwc_to_nchw<float, float>(static_cast<const float*>(v.ptr), scratch_, n, c, hw, s);
+    } else {
+      e = convert_to_f32(v.ptr, v.dtype, scratch_, t.count, s);
+    }
+    FERRY_CUDA_RETURN_IF_ERROR(e, where() + ": output conversion");
+  }
+  FERRY_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(pinned_ + t.pinned_offset, direct ? v.ptr : scratch_,
+                                             t.count * sizeof(float), cudaMemcpyDeviceToHost, s),
+                             where() + ": download");
   return Status::ok();
 }
 
@@ -330,26 +434,13 @@ Status CudaProgram::run_segment(size_t k, const std::vector<const Tensor*>& inpu
                               dtype_name(h.dtype()) + " " + shape_to_string(h.shape()) + ", expected float " +
                               shape_to_string(t.val->shape));
     std::memcpy(pinned_ + t.pinned_offset, h.raw_data(), t.count * sizeof(float));
-    const bool direct = t.val->dtype == DType::kFloat;
-    FERRY_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(direct ? t.val->ptr : scratch_, pinned_ + t.pinned_offset,
-                                               t.count * sizeof(float), cudaMemcpyHostToDevice, stream_),
-                               where() + ": upload");
-    if (!direct)
-      FERRY_CUDA_RETURN_IF_ERROR(convert_from_f32(scratch_, t.val->ptr, t.val->dtype, t.count, stream_),
-                                 where() + ": input conversion");
+    FERRY_RETURN_IF_ERROR(upload(t, stream_));
   }
   FERRY_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[1], stream_), where());
   FERRY_RETURN_IF_ERROR(enqueue_ops(seg));
   FERRY_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[2], stream_), where());
   for (size_t i = 0; io && i < seg.down.size(); ++i) {
-    const Transfer& t = seg.down[i];
-    const bool direct = t.val->dtype == DType::kFloat;
-    if (!direct)
-      FERRY_CUDA_RETURN_IF_ERROR(convert_to_f32(t.val->ptr, t.val->dtype, scratch_, t.count, stream_),
-                                 where() + ": output conversion");
-    FERRY_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(pinned_ + t.pinned_offset, direct ? t.val->ptr : scratch_,
-                                               t.count * sizeof(float), cudaMemcpyDeviceToHost, stream_),
-                               where() + ": download");
+    FERRY_RETURN_IF_ERROR(download(seg.down[i], stream_));
   }
   FERRY_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[3], stream_), where());
   auto t1 = std::chrono::steady_clock::now();
@@ -371,11 +462,13 @@ Status CudaProgram::run_segment(size_t k, const std::vector<const Tensor*>& inpu
 }
 
 std::string CudaProgram::summary() const {
+  int nhwc = 0;
+  for (const auto& [name, v] : vals_) nhwc += v.nhwc;
   return where() + " " + precision_name(opt_.precision) + ": " + std::to_string(ops_) + " device ops (" +
          std::to_string(fused_nodes_) + " nodes fused), " + std::to_string(segs_.size()) + " segments, arena " +
          std::to_string(arena_bytes_ >> 20) + " MiB for " + std::to_string(intermediate_bytes_ >> 20) +
          " MiB of values, weights " + std::to_string(weights_used_ >> 20) + " MiB" +
-         (opt_.cuda_graph ? ", CUDA graphs" : "");
+         ", " + std::to_string(nhwc) + " NHWC values" + (opt_.cuda_graph ? ", CUDA graphs" : "");
 }
 
 class CudaBackend final : public DeviceBackend {

@@ -28,6 +28,8 @@ struct BenchArgs {
   std::string batch, threads, warmup, iterations, duration, profile_iterations, top, seed;
   bool json = false;
   std::string export_profile, export_trace, export_html;
+  std::string device = "cpu", precision = "fp32";
+  bool cuda_graph = false, no_data_transfers = false;
 };
 
 // Parsed and checked options.
@@ -202,6 +204,13 @@ Status timed_loop(Session& session, const std::vector<Tensor>& inputs, const Ben
     if (!out) return out.status();
     if (o.warmup == 0 && n == 0) r->first_run_ms = ms;
     r->latencies_ms.push_back(ms);
+    if (r->device != "cpu") {
+      DeviceRunTimings t = session.last_device_timings();
+      r->device_split.enqueue_ms.push_back(t.enqueue_ms);
+      r->device_split.h2d_ms.push_back(t.h2d_ms);
+      r->device_split.compute_ms.push_back(t.compute_ms);
+      r->device_split.d2h_ms.push_back(t.d2h_ms);
+    }
     progress.tick();
   }
   r->wall_s = ms_since(loop_start) / 1000.0;
@@ -241,6 +250,14 @@ Status bench_command(const BenchArgs& a, const std::vector<std::string>& extras)
   r.model = a.model;
   SessionOptions so;
   so.threads = o.threads;
+  so.device = a.device;
+  so.precision = a.precision;
+  so.cuda_graph = a.cuda_graph;
+  so.device_transfers = !a.no_data_transfers;
+  if (a.device == "cpu" && (a.cuda_graph || a.no_data_transfers))
+    return invalid_argument("--cuda-graph and --no-data-transfers need --device cuda");
+  r.device = a.device;
+  r.precision = a.precision;
   auto t0 = Clock::now();
   auto session = Session::load(a.model, so);
   if (!session) return session.status();
@@ -250,11 +267,13 @@ Status bench_command(const BenchArgs& a, const std::vector<std::string>& extras)
   std::vector<Tensor> inputs;
   FERRY_RETURN_IF_ERROR(make_inputs(**session, a, o, &inputs, &r));
   FERRY_RETURN_IF_ERROR(timed_loop(**session, inputs, o, a.json, &r));
+  if (a.device != "cpu") r.device_summary = (*session)->device_summary();
   r.stats = compute_latency_stats(r.latencies_ms);
   r.throughput_qps = r.stats.mean_ms > 0 ? static_cast<double>(r.batch) * 1000.0 / r.stats.mean_ms : 0;
 
   bool exports = !a.export_profile.empty() || !a.export_trace.empty();
   int runs = o.profile_iterations;
+  if (a.device != "cpu" && runs < 0) runs = 0;  // device runs have no per-node observer
   if (runs < 0) {  // automatic: up to 10 runs or ~2 s, only when something shows or writes the profile
     bool wanted = exports || !a.json || !a.export_html.empty();
     double fit = r.stats.mean_ms > 0 ? 2000.0 / r.stats.mean_ms : 10;
@@ -293,6 +312,11 @@ void add_bench_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--top", args->top, "layers shown in the per-layer table (default 15)");
   cmd->add_option("--seed", args->seed, "seed of the random inputs (default 0)");
   cmd->add_flag("--json", args->json, "print one JSON object instead of the text summary");
+  cmd->add_option("--device", args->device, "cpu (default), cuda or cuda:N");
+  cmd->add_option("--precision", args->precision, "device precision: fp32 (default), fp16, bf16");
+  cmd->add_flag("--cuda-graph", args->cuda_graph, "replay the device work from CUDA graphs");
+  cmd->add_flag("--no-data-transfers", args->no_data_transfers,
+                "device: time compute only (inputs stay on the device, outputs are not copied back)");
   cmd->add_option("--export-profile", args->export_profile, "write the per-layer profile (.json or .csv)");
   cmd->add_option("--export-trace", args->export_trace, "write a Chrome trace (chrome://tracing, Perfetto)");
   cmd->add_option("--export-html", args->export_html, "write an HTML page with a latency histogram");

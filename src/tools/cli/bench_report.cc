@@ -135,6 +135,19 @@ void print_summary(std::ostream& os, const BenchResult& r, int top) {
   os << "Throughput: " << fmt("%.2f", r.throughput_qps) << " qps (batch " << r.batch << " x 1000 / mean ms)\n";
   os << "Stddev: " << fmt("%.3f", s.stddev_ms) << " ms, coefficient of variation: " << fmt("%.2f", 100 * s.cov)
      << "%\n";
+  if (!r.device_split.compute_ms.empty()) {
+    os << "Device: " << r.device_summary << "\n";
+    const std::pair<const char*, const std::vector<double>*> rows[] = {{"Enqueue", &r.device_split.enqueue_ms},
+                                                                       {"H2D", &r.device_split.h2d_ms},
+                                                                       {"GPU compute", &r.device_split.compute_ms},
+                                                                       {"D2H", &r.device_split.d2h_ms}};
+    for (const auto& [label, v] : rows) {
+      LatencyStats d = compute_latency_stats(*v);
+      os << label << " time: min = " << fmt("%.3f", d.min_ms) << " ms, mean = " << fmt("%.3f", d.mean_ms)
+         << " ms, median = " << fmt("%.3f", d.median_ms) << " ms, p90 = " << fmt("%.3f", d.p90_ms)
+         << " ms, p99 = " << fmt("%.3f", d.p99_ms) << " ms\n";
+    }
+  }
   if (s.cov > 0.05)
     os << "WARNING: coefficient of variation " << fmt("%.1f", 100 * s.cov)
        << "% > 5%: latencies are unstable (other load on the machine? try more warm-up or --duration)\n";
@@ -184,6 +197,17 @@ nlohmann::json summary_json(const BenchResult& r) {
                       {"cov", s.cov},
                       {"throughput_qps", r.throughput_qps}};
   j["inputs"] = r.input_descriptions;
+  j["device"] = r.device;
+  if (!r.device_split.compute_ms.empty()) {
+    j["precision"] = r.precision;
+    j["device_summary"] = r.device_summary;
+    for (const auto& [key, v] : {std::pair{"enqueue", &r.device_split.enqueue_ms}, {"h2d", &r.device_split.h2d_ms},
+                                 {"gpu_compute", &r.device_split.compute_ms}, {"d2h", &r.device_split.d2h_ms}}) {
+      LatencyStats d = compute_latency_stats(*v);
+      j[key] = {{"min_ms", d.min_ms}, {"mean_ms", d.mean_ms}, {"median_ms", d.median_ms}, {"p90_ms", d.p90_ms},
+                {"p95_ms", d.p95_ms}, {"p99_ms", d.p99_ms}};
+    }
+  }
   if (r.profile.runs > 0) {
     nlohmann::json top = nlohmann::json::array();
     for (size_t i = 0; i < std::min<size_t>(r.profile.by_op.size(), 10); ++i)

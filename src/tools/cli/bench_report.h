@@ -48,6 +48,11 @@ struct LayerProfile {
 
 LayerProfile aggregate_profile(const std::vector<NodeEvent>& events, int runs);
 
+// Per-iteration device timings (trtexec's split), one entry per timed run.
+struct DeviceSplit {
+  std::vector<double> enqueue_ms, h2d_ms, compute_ms, d2h_ms;
+};
+
 // Everything the writers need about one bench run.
 struct BenchResult {
   std::string model;
@@ -62,6 +67,8 @@ struct BenchResult {
   LatencyStats stats;
   double throughput_qps = 0;
   LayerProfile profile;
+  std::string device = "cpu", precision = "fp32", device_summary;
+  DeviceSplit device_split;
 };
 
 // Prints the text summary (and the top `top` layers of the profile when it has runs).

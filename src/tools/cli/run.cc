@@ -23,6 +23,9 @@ struct RunArgs {
   uint64_t seed = 0;
   std::vector<std::string> shapes;
   bool quiet = false;
+  std::string device = "cpu";
+  std::string precision = "fp32";
+  bool cuda_graph = false;
 };
 
 // Binds files to graph inputs: by tensor name when it matches an input, else by position among the rest.
@@ -65,6 +68,9 @@ Status run_command(const RunArgs& a) {
   auto level = parse_opt_level(a.opt_level);
   if (!level) return level.status();
   opts.opt_level = static_cast<int>(*level);
+  opts.device = a.device;
+  opts.precision = a.precision;
+  opts.cuda_graph = a.cuda_graph;
   auto t0 = std::chrono::steady_clock::now();
   auto session = Session::load(a.model, opts);
   if (!session) return session.status();
@@ -109,6 +115,7 @@ Status run_command(const RunArgs& a) {
     auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
     std::cout << "load " << ms(t1 - t0) << " ms, run " << ms(t2 - t1) << " ms, threads " << (*session)->threads()
               << "\n";
+    if (a.device != "cpu") std::cout << "device: " << (*session)->device_summary() << "\n";
   }
   return Status::ok();
 }
@@ -127,6 +134,11 @@ void add_run_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--seed", args->seed, "seed of the random inputs")->capture_default_str();
   cmd->add_option("--shape", args->shapes, "input shape for random inputs, name:d1xd2x... (repeatable)");
   cmd->add_flag("-q,--quiet", args->quiet, "print nothing on success");
+  cmd->add_option("--device", args->device, "cpu, cuda or cuda:N (unsupported nodes fall back to the CPU)")
+      ->capture_default_str();
+  cmd->add_option("--precision", args->precision, "device precision: fp32, fp16, bf16 (I/O stays fp32)")
+      ->capture_default_str();
+  cmd->add_flag("--cuda-graph", args->cuda_graph, "capture the device work into CUDA graphs");
   cmd->callback([args, exit_code] {
     Status s = run_command(*args);
     *exit_code = s.is_ok() ? 0 : report_error("run", s);
