@@ -278,6 +278,23 @@ Status slice_kernel(KernelContext& ctx) {
   for (const SliceAxis& a : *params) out_shape.push_back(a.len);
   Tensor* y = ctx.output(0, x.dtype(), out_shape);
   Shape st = contiguous_strides(x.shape());
+  // Unit step on the last axis: each output row is one contiguous run of the input (the Q/K/V split of a packed
+  // projection): memcpy rows instead of the per-element gather.
+  const int rank = static_cast<int>(params->size());
+  if (rank >= 1 && x.dtype() != DType::kString && (*params)[rank - 1].step == 1 && y->numel() > 0) {
+    const size_t es = dtype_size(x.dtype());
+    const int64_t len = (*params)[rank - 1].len, rows = y->numel() / len;
+    const char* src = static_cast<const char*>(x.raw_data());
+    char* dst = static_cast<char*>(y->raw_data());
+    std::vector<int64_t> idx(static_cast<size_t>(rank), 0);
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t off = (*params)[rank - 1].start;
+      for (int d = 0; d + 1 < rank; ++d) off += ((*params)[d].start + idx[d] * (*params)[d].step) * st[d];
+      std::memcpy(dst + r * len * es, src + off * static_cast<int64_t>(es), static_cast<size_t>(len) * es);
+      for (int d = rank - 2; d >= 0 && ++idx[d] == (*params)[d].len; --d) idx[d] = 0;
+    }
+    return Status::ok();
+  }
   std::vector<std::vector<int64_t>> maps(params->size());
   for (size_t d = 0; d < params->size(); ++d) {
     const SliceAxis& a = (*params)[d];
