@@ -417,7 +417,8 @@ template <typename T>
 void test_attention() {
   struct Case { int b, h, s, dim; bool mask; };
   for (Case c : {Case{2, 3, 197, 64, true}, Case{2, 4, 128, 64, false}, Case{1, 2, 50, 32, true}, Case{1, 2, 33, 128, false},
-                 Case{1, 2, 300, 64, true}, Case{1, 1, 700, 64, false}}) {
+                 Case{1, 2, 300, 64, true}, Case{1, 1, 700, 64, false},
+                 Case{66, 4, 70, 64, true}}) {
     size_t n = size_t(c.b) * c.s * c.h * c.dim;
     Vec q = rnd<T>(n), kk = rnd<T>(n), v = rnd<T>(n), mask(size_t(c.b) * c.s);
     for (size_t i = 0; i < mask.size(); ++i) mask[i] = (i % 7 == 3) ? -INFINITY : float(int(i % 5)) * -0.5f;

@@ -1,16 +1,19 @@
 // attention_mma.cuh — the flash-style FP16/BF16 attention kernel (mma.sync m16n8k16 through inline PTX), included
 // by attention.cu only.
 //
-// A block of kMmaWarps warps stages K and V of one (batch, head) in shared memory (cp.async, rows padded to D + 8
-// elements so ldmatrix is conflict-free); each warp owns 16 queries and walks the keys 32 at a time: S = Q K^T in
-// registers (C fragments), online softmax (running max and sum per row, reduced over the 4 lanes of a quad), the
-// C fragments of P re-packed as A fragments, O += P V with V read through ldmatrix.trans. Nothing but K/V/Q goes
-// through shared memory, so ViT's S = 197, D = 64 needs ~69 KB and three blocks share an SM.
+// A block of kWarps warps stages K and V of one (batch, head) in shared memory (cp.async, rows padded to D + 8
+// elements so ldmatrix is conflict-free); each warp takes 16-query tiles (one, or up to four when batch x heads
+// fills the chip, so K/V are staged once per pair) and walks the keys 32 at a time: S = Q K^T in registers (C
+// fragments), online softmax (running max and sum per row, reduced over the 4 lanes of a quad), the C fragments of
+// P re-packed as A fragments, O += P V with V read through ldmatrix.trans. Only K/V/Q go through shared memory, so
+// ViT's S = 197, D = 64 needs ~69 KB and three blocks share an SM.
 // Fragment layouts (PTX ISA, mma.m16n8k16): g = lane / 4, t = lane % 4; A regs: (g, 2t), (g+8, 2t), (g, 2t+8),
 // (g+8, 2t+8); B regs: (k 2t, n g), (k 2t+8, n g); C: c0,c1 = (g, 2t..2t+1), c2,c3 = (g+8, 2t..2t+1).
 #pragma once
 
 #include <cuda_pipeline.h>
+
+#include <algorithm>
 
 #include "common.cuh"
 #include "launch.h"
@@ -90,31 +93,13 @@ __device__ __forceinline__ void stage(T* dst, const T* src, int64_t stride, int 
   __pipeline_commit();
 }
 
+// One warp, one 16-query tile (queries q0 .. q0 + qrows - 1) against all keys staged in ks/vs.
 template <typename T, int D>
-__global__ void __launch_bounds__(kWarps * 32) kernel(const T* __restrict__ q, const T* __restrict__ k,
-                                                      const T* __restrict__ v, const float* __restrict__ mask,
-                                                      T* __restrict__ out, const AttentionDesc d, const Layout l) {
+__device__ __forceinline__ void attend_tile(const T* qs, const T* ks, const T* vs, const float* __restrict__ mask,
+                                            T* __restrict__ out, const AttentionDesc& d, const Layout& l, int b,
+                                            int h, int q0, int qrows, int lane) {
   constexpr int ld = D + 8;
-  extern __shared__ __align__(128) unsigned char smem_raw[];
-  T* ks = reinterpret_cast<T*>(smem_raw + l.k_off);
-  T* vs = reinterpret_cast<T*>(smem_raw + l.v_off);
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, b = blockIdx.z, h = blockIdx.y;
   const int g = lane >> 2, t = lane & 3;
-  T* qs = reinterpret_cast<T*>(smem_raw + l.q_off) + warp * 16 * ld;
-  const int q0 = (blockIdx.x * kWarps + warp) * 16;
-
-  stage<T, D>(ks, k + b * d.k_strides[0] + h * d.k_strides[1], d.k_strides[2], d.seq_k, l.sk_pad, threadIdx.x,
-              blockDim.x);
-  stage<T, D>(vs, v + b * d.v_strides[0] + h * d.v_strides[1], d.v_strides[2], d.seq_k, l.sk_pad, threadIdx.x,
-              blockDim.x);
-  const int qrows = max(0, min(16, d.seq_q - q0));
-  if (qrows > 0)
-    stage<T, D>(qs, q + b * d.q_strides[0] + h * d.q_strides[1] + int64_t(q0) * d.q_strides[2], d.q_strides[2],
-                qrows, 16, lane, 32);
-  __pipeline_wait_prior(0);
-  __syncthreads();
-  if (qrows == 0) return;
-
   uint32_t qa[D / 16][4];
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk)
@@ -220,6 +205,36 @@ __global__ void __launch_bounds__(kWarps * 32) kernel(const T* __restrict__ q, c
   }
 }
 
+template <typename T, int D>
+__global__ void __launch_bounds__(kWarps * 32) kernel(const T* __restrict__ q, const T* __restrict__ k,
+                                                      const T* __restrict__ v, const float* __restrict__ mask,
+                                                      T* __restrict__ out, const AttentionDesc d, const Layout l,
+                                                      int tiles_per_warp) {
+  constexpr int ld = D + 8;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  T* ks = reinterpret_cast<T*>(smem_raw + l.k_off);
+  T* vs = reinterpret_cast<T*>(smem_raw + l.v_off);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, b = blockIdx.z, h = blockIdx.y;
+  T* qs = reinterpret_cast<T*>(smem_raw + l.q_off) + warp * 16 * ld;
+
+  stage<T, D>(ks, k + b * d.k_strides[0] + h * d.k_strides[1], d.k_strides[2], d.seq_k, l.sk_pad, threadIdx.x,
+              blockDim.x);
+  stage<T, D>(vs, v + b * d.v_strides[0] + h * d.v_strides[1], d.v_strides[2], d.seq_k, l.sk_pad, threadIdx.x,
+              blockDim.x);
+  __pipeline_wait_prior(0);
+  __syncthreads();
+  const int tiles = (d.seq_q + 15) / 16, t_end = min(tiles, (blockIdx.x + 1) * kWarps * tiles_per_warp);
+  for (int tile = blockIdx.x * kWarps * tiles_per_warp + warp; tile < t_end; tile += kWarps) {
+    const int q0 = tile * 16, qrows = min(16, d.seq_q - q0);
+    __syncwarp();  // the previous tile's ldmatrix reads of qs are done
+    stage<T, D>(qs, q + b * d.q_strides[0] + h * d.q_strides[1] + int64_t(q0) * d.q_strides[2], d.q_strides[2],
+                qrows, 16, lane, 32);
+    __pipeline_wait_prior(0);
+    __syncwarp();
+    attend_tile<T, D>(qs, ks, vs, mask, out, d, l, b, h, q0, qrows, lane);
+  }
+}
+
 // cudaErrorNotSupported when this kernel does not apply (unaligned rows, or K/V too long for shared memory).
 template <typename T, int D>
 cudaError_t launch(const T* q, const T* k, const T* v, const float* mask, T* out, const AttentionDesc& d,
@@ -234,8 +249,12 @@ cudaError_t launch(const T* q, const T* k, const T* v, const float* mask, T* out
     if (!ok) return cudaErrorNotSupported;
     cudaError_t e = cudaFuncSetAttribute(kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(l.total));
     if (e != cudaSuccess) return e;
-    dim3 grid((d.seq_q + kWarps * 16 - 1) / (kWarps * 16), d.heads, d.batch);
-    kernel<T, D><<<grid, kWarps * 32, l.total, stream>>>(q, k, v, mask, out, d, l);
+    // With enough (batch, head) pairs to fill the chip, one block takes all query tiles of a pair (K/V staged once);
+    // otherwise one tile per warp, for more blocks at small batch.
+    int tiles = (d.seq_q + 15) / 16, tpw = 1;
+    if (int64_t(d.batch) * d.heads >= 264) tpw = std::min(4, (tiles + kWarps - 1) / kWarps);
+    dim3 grid((tiles + kWarps * tpw - 1) / (kWarps * tpw), d.heads, d.batch);
+    kernel<T, D><<<grid, kWarps * 32, l.total, stream>>>(q, k, v, mask, out, d, l, tpw);
     return launch_result();
   }
 }

@@ -135,7 +135,8 @@ cudaError_t softmax(const T* x, T* y, int64_t rows, int64_t cols, cudaStream_t s
 // [B,S,3,H,D] without copies. mask (optional, additive, FP32) is indexed mask_strides . (b, h, q, k), so a
 // [B,1,1,S] key-padding mask has strides {S, 0, 0, 1}. Limits: head_dim in {32, 64, 128}; K and V of one
 // head must fit in shared memory (FP16, D = 64: seq_k up to ~800), else cudaErrorInvalidValue. FP16/BF16 run on
-// tensor cores (FP32 accumulation; P rounded to T before P V, as flash attention does), FP32 on CUDA cores.
+// tensor cores (mma.sync, FP32 accumulation; P rounded to T before P V, as flash attention does), FP32 on CUDA
+// cores. The environment variable FERRY_ATTENTION_KERNEL=wmma|simt forces a slower kernel, for A/B timing.
 struct AttentionDesc {
   int batch = 0, heads = 0, seq_q = 0, seq_k = 0, head_dim = 0;
   float scale = 1.f;  // usually 1/sqrt(head_dim)
