@@ -123,7 +123,9 @@ def table(args):
     out.append("")
     out.append("Median latency per batch (CUDA events, after warm-up) and throughput (items/s). eager = FP16 "
                "channels_last, inference_mode; compile = torch.compile(mode=\"reduce-overhead\"); ferry = "
-               "`ferry bench --device cuda --precision fp16`. ferry/compile > 1 means ferry is faster.")
+               "`ferry bench --device cuda --precision fp16` with the flags under Commands (median_ms; GPU compute "
+               "median in brackets when reported). Inputs stay on the GPU for torch. ferry/compile > 1 means ferry "
+               "is faster.")
     out.append("")
     out.append("| model | batch | torch eager | torch.compile | ferry | ferry/compile |")
     out.append("|---|---:|---:|---:|---:|---:|")
@@ -134,13 +136,17 @@ def table(args):
         if os.path.exists(fpath):
             try:
                 j = json.load(open(fpath))
-                f = {"median_ms": j["median_ms"], "throughput": b * 1000.0 / j["median_ms"]}
+                f = {"median_ms": j["median_ms"], "throughput": b * 1000.0 / j["median_ms"],
+                     "gpu_ms": (j.get("gpu_compute") or {}).get("median_ms")}
             except Exception:
                 f = {"error": "unreadable"}
         ratio = "—"
         if f and c and "error" not in f and "error" not in c:
             ratio = f"{c['median_ms'] / f['median_ms']:.2f}×"
-        out.append(f"| {m} | {b} | {fmt(e)} | {fmt(c)} | {fmt(f)} | {ratio} |")
+        fcell = fmt(f)
+        if f and f.get("gpu_ms"):
+            fcell += f" [{f['gpu_ms']:.3f}]"
+        out.append(f"| {m} | {b} | {fmt(e)} | {fmt(c)} | {fcell} | {ratio} |")
     if not any(os.path.exists(os.path.join(args.ferry_dir or ".", f"ferry_{m}_b{b}.json")) for m, b in keys):
         out.append("")
         out.append(f"ferry: {meta.get('ferry_note', 'not measured in this run')}")

@@ -76,6 +76,12 @@ import functools, runpy, sys, torch
 torch.onnx.export = functools.partial(torch.onnx.export, dynamo=False)
 sys.argv = ['export_zoo.py'] + sys.argv[1:]
 runpy.run_path('export_zoo.py', run_name='__main__')" "$ZOO" $names) || echo "zoo export failed"
+  missing=$(for n in $names; do [ -f "$ZOO/$n.onnx" ] || echo -n "$n "; done)
+  if [ -n "$missing" ]; then  # the TorchScript exporter is gone or failed: try torch's default (dynamo) exporter
+    note "python3 export_zoo.py $ZOO $missing   (default exporter)"
+    # shellcheck disable=SC2086
+    (cd "$DEST/share" && python3 export_zoo.py "$ZOO" $missing) || echo "zoo export (dynamo) failed"
+  fi
 fi
 
 note "python3 bench/gpu_torch_bench.py --out torch.json --cases $CASES --modes $MODES"
@@ -83,6 +89,12 @@ note "python3 bench/gpu_torch_bench.py --out torch.json --cases $CASES --modes $
 timeout "${TORCH_TIMEOUT:-1500}" python3 bench/gpu_torch_bench.py --out "$OUT/torch.json" --cases $CASES --modes "$MODES"
 
 if [ $ferry_cuda = 1 ]; then
+  # Same footing as torch: inputs already on the device, outputs left there, CUDA graphs (reduce-overhead uses
+  # them too). FERRY_FLAGS overrides; a case that fails with --cuda-graph is retried without it.
+  help=$(ferry bench --help 2>&1)
+  auto=""
+  for f in --no-data-transfers --cuda-graph; do grep -q -- "$f" <<<"$help" && auto="$auto $f"; done
+  FERRY_FLAGS=${FERRY_FLAGS-$auto}
   for c in $CASES; do
     m=${c%%:*}
     IFS=, read -r -a bs <<<"${c#*:}"
@@ -90,11 +102,21 @@ if [ $ferry_cuda = 1 ]; then
       it=${FERRY_ITERS_SMALL:-200}
       [ "$b" -gt 8 ] && it=${FERRY_ITERS_LARGE:-30}
       [ -f "$ZOO/$m.onnx" ] || { echo "no $ZOO/$m.onnx"; continue; }
-      note "ferry bench $m.onnx --device cuda --precision fp16 --batch $b --warmup 10 --iterations $it --json"
-      ferry bench "$ZOO/$m.onnx" --device cuda --precision fp16 --batch "$b" --warmup 10 --iterations "$it" --json \
-        >"$OUT/ferry_${m}_b$b.json.tmp" 2>"$OUT/ferry_${m}_b$b.err" &&
-        mv "$OUT/ferry_${m}_b$b.json.tmp" "$OUT/ferry_${m}_b$b.json" ||
-        { echo "ferry bench $m b$b failed:"; tail -5 "$OUT/ferry_${m}_b$b.err"; }
+      ok=0
+      for flags in "$FERRY_FLAGS" "${FERRY_FLAGS//--cuda-graph/}"; do
+        note "ferry bench $m.onnx --device cuda --precision fp16 --batch $b --warmup 10 --iterations $it --json$flags"
+        # shellcheck disable=SC2086
+        if timeout 300 ferry bench "$ZOO/$m.onnx" --device cuda --precision fp16 --batch "$b" --warmup 10 \
+          --iterations "$it" --json $flags >"$OUT/ferry_${m}_b$b.json.tmp" 2>"$OUT/ferry_${m}_b$b.err"; then
+          mv "$OUT/ferry_${m}_b$b.json.tmp" "$OUT/ferry_${m}_b$b.json"
+          ok=1
+          break
+        fi
+        echo "ferry bench $m b$b failed ($flags):"
+        tail -5 "$OUT/ferry_${m}_b$b.err"
+        [ "$flags" = "${FERRY_FLAGS//--cuda-graph/}" ] && break
+      done
+      [ $ok = 1 ] || rm -f "$OUT/ferry_${m}_b$b.json.tmp"
     done
   done
 fi
