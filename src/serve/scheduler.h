@@ -10,8 +10,10 @@
 //
 // Every instance has its own thread and its own ModelRunner (its own Session and intra-op thread budget); an
 // idle instance takes the oldest queued request and, when batching, every queued request whose non-batch
-// shapes and dtypes equal it (up to max_batch_size samples), waiting up to max_queue_delay for a preferred
-// batch size to fill. Requests past their queue deadline are answered unavailable without running.
+// shapes and dtypes equal it, waiting up to max_queue_delay for a preferred batch size to fill; it then takes
+// the largest preferred size those requests reach (else all of them, up to max_batch_size samples), gathers
+// them into per-instance reusable 64-byte aligned buffers and, after the run, answers every request and goes
+// straight to the next batch (callbacks only post to the frontends' threads). Requests past their queue deadline are answered unavailable without running.
 #pragma once
 
 #include <cstdint>
