@@ -14,7 +14,7 @@ namespace {
 
 #define FERRY_AVX512 __attribute__((target("avx512f")))
 
-constexpr int64_t kRowBlock = 16;  // query rows whose scores are live at once (16 x 512 keys = 32 KiB)
+constexpr int64_t kRowBlock = 32;  // query rows whose scores are live at once (32 x 256 keys = 32 KiB)
 
 inline int64_t round16(int64_t x) { return (x + 15) / 16 * 16; }
 
@@ -102,14 +102,29 @@ FERRY_AVX512 void qk_tile(const float* q, int64_t ldq, const float* kt, int64_t 
     for (int v = 0; v < NV; ++v) _mm512_storeu_ps(sc + r * lds + 16 * v, _mm512_mul_ps(acc[r][v], s));
 }
 
-template <int R>
-FERRY_AVX512 void qk_rows(const float* q, int64_t ldq, const float* kt, int64_t tp, int64_t d, float scale, float* sc) {
+// Columns [j, j + 16*NV) of the scores of `rows` query rows: the kt panel (d x 16*NV floats) stays in L1 while
+// every 4-row group of the block passes over it.
+template <int NV>
+FERRY_AVX512 void qk_panel(const float* q, int64_t ldq, int64_t rows, const float* kt, int64_t tp, int64_t d,
+                           float scale, float* sc) {
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) qk_tile<4, NV>(q + r * ldq, ldq, kt, tp, d, scale, sc + r * tp, tp);
+  switch (rows - r) {
+    case 3: qk_tile<3, NV>(q + r * ldq, ldq, kt, tp, d, scale, sc + r * tp, tp); break;
+    case 2: qk_tile<2, NV>(q + r * ldq, ldq, kt, tp, d, scale, sc + r * tp, tp); break;
+    case 1: qk_tile<1, NV>(q + r * ldq, ldq, kt, tp, d, scale, sc + r * tp, tp); break;
+    default: break;
+  }
+}
+
+FERRY_AVX512 void qk_block(const float* q, int64_t ldq, int64_t rows, const float* kt, int64_t tp, int64_t d,
+                           float scale, float* sc) {
   int64_t j = 0;
-  for (; j + 64 <= tp; j += 64) qk_tile<R, 4>(q, ldq, kt + j, tp, d, scale, sc + j, tp);
+  for (; j + 64 <= tp; j += 64) qk_panel<4>(q, ldq, rows, kt + j, tp, d, scale, sc + j);
   switch ((tp - j) / 16) {
-    case 3: qk_tile<R, 3>(q, ldq, kt + j, tp, d, scale, sc + j, tp); break;
-    case 2: qk_tile<R, 2>(q, ldq, kt + j, tp, d, scale, sc + j, tp); break;
-    case 1: qk_tile<R, 1>(q, ldq, kt + j, tp, d, scale, sc + j, tp); break;
+    case 3: qk_panel<3>(q, ldq, rows, kt + j, tp, d, scale, sc + j); break;
+    case 2: qk_panel<2>(q, ldq, rows, kt + j, tp, d, scale, sc + j); break;
+    case 1: qk_panel<1>(q, ldq, rows, kt + j, tp, d, scale, sc + j); break;
     default: break;
   }
 }
@@ -171,14 +186,7 @@ void pack_kt(const SdpHead& h, int64_t tp, float* kt) {
 // Scores of `rows` (<= kRowBlock) query rows from q, softmaxed in sc, then multiplied into y.
 FERRY_AVX512 void run_block(const SdpHead& h, const float* q, float* y, int64_t rows, const float* kt, int64_t tp,
                             float* sc) {
-  int64_t r = 0;
-  for (; r + 4 <= rows; r += 4) qk_rows<4>(q + r * h.ldq, h.ldq, kt, tp, h.d, h.scale, sc + r * tp);
-  switch (rows - r) {
-    case 3: qk_rows<3>(q + r * h.ldq, h.ldq, kt, tp, h.d, h.scale, sc + r * tp); break;
-    case 2: qk_rows<2>(q + r * h.ldq, h.ldq, kt, tp, h.d, h.scale, sc + r * tp); break;
-    case 1: qk_rows<1>(q + r * h.ldq, h.ldq, kt, tp, h.d, h.scale, sc + r * tp); break;
-    default: break;
-  }
+  qk_block(q, h.ldq, rows, kt, tp, h.d, h.scale, sc);
   for (int64_t i = 0; i < rows; ++i) {
     float* row = sc + i * tp;
     if (!softmax_row(row, h.t)) {
@@ -191,7 +199,7 @@ FERRY_AVX512 void run_block(const SdpHead& h, const float* q, float* y, int64_t 
       softmax_row_double(row, h.t);
     }
   }
-  r = 0;
+  int64_t r = 0;
   for (; r + 4 <= rows; r += 4) pv_rows<4>(sc + r * tp, tp, h.v, h.ldv, h.t, h.dv, y + r * h.ldy, h.ldy);
   switch (rows - r) {
     case 3: pv_rows<3>(sc + r * tp, tp, h.v, h.ldv, h.t, h.dv, y + r * h.ldy, h.ldy); break;
