@@ -2,6 +2,8 @@
 // staging, and the per-segment run loop (optionally replayed from a CUDA graph).
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <unordered_map>
@@ -46,6 +48,8 @@ struct Transfer {
 
 struct Segment {
   std::vector<std::unique_ptr<CudaOp>> ops;
+  std::vector<std::string> op_names, op_types;  // for FERRY_CUDA_PROFILE
+  std::vector<cudaEvent_t> marks;               // ops + 1 events when profiling
   std::vector<Transfer> up, down;
   cudaGraphExec_t exec = nullptr;
 };
@@ -97,14 +101,21 @@ class CudaProgram final : public DeviceProgram, public BuildContext {
   std::vector<Segment> segs_;
   int fused_nodes_ = 0, ops_ = 0;
   DeviceTimings timings_;
+  // FERRY_CUDA_PROFILE=1: per-op device time (events around every op, CUDA graphs off), printed at destruction.
+  bool profile_ = false;
+  std::unordered_map<std::string, double> op_ms_, type_ms_;
+  int profiled_runs_ = 0;
+  void print_profile() const;
 };
 
 CudaProgram::~CudaProgram() {
   cudaSetDevice(opt_.device);
   if (stream_) cudaStreamSynchronize(stream_);
+  if (profile_) print_profile();
   for (auto& s : segs_) {
     s.ops.clear();
     if (s.exec) cudaGraphExecDestroy(s.exec);
+    for (auto e : s.marks) cudaEventDestroy(e);
   }
   for (auto e : ev_)
     if (e) cudaEventDestroy(e);
@@ -341,8 +352,20 @@ Status CudaProgram::init(const std::vector<DeviceSegmentSpec>& specs) {
       if (is_alias_op(*grp.nodes.front())) continue;
       FERRY_ASSIGN_OR_RETURN(auto op, build_cuda_op(*this, grp));
       segs_[k].ops.push_back(std::move(op));
+      segs_[k].op_names.push_back(grp.name());
+      std::string type = grp.nodes.front()->op_type;
+      for (size_t i = 1; i < grp.nodes.size(); ++i) type += "+" + grp.nodes[i]->op_type;
+      segs_[k].op_types.push_back(type);
       ++ops_;
     }
+  profile_ = std::getenv("FERRY_CUDA_PROFILE") != nullptr;
+  if (profile_) {
+    opt_.cuda_graph = false;
+    for (auto& seg : segs_) {
+      seg.marks.resize(seg.ops.size() + 1);
+      for (auto& e : seg.marks) FERRY_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e), where() + ": profile event");
+    }
+  }
   FERRY_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize(), where() + ": compile");
   return Status::ok();
 }
@@ -396,7 +419,11 @@ Status CudaProgram::download(const Transfer& t, cudaStream_t s) {
 Status CudaProgram::enqueue_ops(Segment& seg) {
   RunContext rc{stream_, cudnn_, lt_, workspace_, kWorkspaceBytes};
   if (!opt_.cuda_graph) {
-    for (auto& op : seg.ops) FERRY_RETURN_IF_ERROR(op->enqueue(rc));
+    for (size_t i = 0; i < seg.ops.size(); ++i) {
+      if (profile_) cudaEventRecord(seg.marks[i], stream_);
+      FERRY_RETURN_IF_ERROR(seg.ops[i]->enqueue(rc));
+    }
+    if (profile_ && !seg.ops.empty()) cudaEventRecord(seg.marks.back(), stream_);
     return Status::ok();
   }
   if (!seg.exec) {
@@ -454,11 +481,39 @@ Status CudaProgram::run_segment(size_t k, const std::vector<const Tensor*>& inpu
   }
   float ms[3] = {};
   for (int i = 0; i < 3; ++i) cudaEventElapsedTime(&ms[i], ev_[i], ev_[i + 1]);
+  if (profile_) {
+    for (size_t i = 0; i < seg.ops.size(); ++i) {
+      float op_ms = 0;
+      cudaEventElapsedTime(&op_ms, seg.marks[i], seg.marks[i + 1]);
+      op_ms_[seg.op_types[i] + " " + seg.op_names[i]] += op_ms;
+      type_ms_[seg.op_types[i]] += op_ms;
+    }
+    if (k == 0) ++profiled_runs_;
+  }
   timings_.enqueue_ms += std::chrono::duration<double, std::milli>(t1 - t0).count();
   timings_.h2d_ms += ms[0];
   timings_.compute_ms += ms[1];
   timings_.d2h_ms += ms[2];
   return Status::ok();
+}
+
+void CudaProgram::print_profile() const {
+  if (profiled_runs_ == 0) return;
+  auto top = [&](const std::unordered_map<std::string, double>& m, const char* title, size_t n) {
+    std::vector<std::pair<double, std::string>> v;
+    double total = 0;
+    for (const auto& [k, ms] : m) {
+      v.emplace_back(ms / profiled_runs_, k);
+      total += ms / profiled_runs_;
+    }
+    std::sort(v.rbegin(), v.rend());
+    std::fprintf(stderr, "[cuda profile] %s, %d runs, %.3f ms of op time per run\n", title, profiled_runs_, total);
+    for (size_t i = 0; i < std::min(n, v.size()); ++i)
+      std::fprintf(stderr, "[cuda profile] %9.4f ms %5.1f%%  %s\n", v[i].first, 100 * v[i].first / total,
+                   v[i].second.c_str());
+  };
+  top(type_ms_, "by op type", 12);
+  top(op_ms_, "top ops", 12);
 }
 
 std::string CudaProgram::summary() const {
