@@ -4,6 +4,7 @@
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <unordered_map>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "backends/cpu/kernels/conv_act.h"
@@ -58,6 +59,10 @@ struct DnnlConv::Impl {
   memory::desc user_src_md, user_dst_md, user_w_md, bias_md;
   memory::desc src_md, dst_md, w_md;
   memory src_mem, dst_mem, w_mem;  // primitive-layout buffers (src/dst only when a reorder is needed)
+  // The caller's tensors, wrapped once per build; run() only swaps their data handles, so a steady-state run
+  // creates no oneDNN memory objects or argument maps (kernels do not allocate).
+  memory user_src, user_dst, user_z, user_bias;
+  std::unordered_map<int, memory> conv_args, src_reorder_args, dst_reorder_args, z_reorder_args;
   dnnl::primitive src_reorder, dst_reorder, z_reorder;
   bool need_src_reorder = false, need_dst_reorder = false;
   // Weight cache key.
@@ -166,6 +171,16 @@ struct DnnlConv::Impl {
       if (sum_in_primitive(g)) z_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, user_dst_md, eng, dst_md));
     }
     if (!stream) stream = dnnl::stream(eng);
+    user_src = memory(user_src_md, eng, DNNL_MEMORY_NONE);
+    user_dst = memory(user_dst_md, eng, DNNL_MEMORY_NONE);
+    user_z = memory(user_dst_md, eng, DNNL_MEMORY_NONE);
+    user_bias = memory(bias_md, eng, DNNL_MEMORY_NONE);
+    conv_args = {{DNNL_ARG_SRC, need_src_reorder ? src_mem : user_src},
+                 {DNNL_ARG_DST, need_dst_reorder ? dst_mem : user_dst}};
+    if (g.has_bias) conv_args[DNNL_ARG_BIAS] = user_bias;
+    src_reorder_args = {{DNNL_ARG_FROM, user_src}, {DNNL_ARG_TO, src_mem}};
+    dst_reorder_args = {{DNNL_ARG_FROM, dst_mem}, {DNNL_ARG_TO, user_dst}};
+    z_reorder_args = {{DNNL_ARG_FROM, user_z}, {DNNL_ARG_TO, dst_mem}};
     w_ready = false;
     w_held = Tensor();
     built = true;
@@ -179,6 +194,7 @@ struct DnnlConv::Impl {
     w_mem = memory(w_md, eng);
     dnnl::reorder(user_w, w_mem).execute(stream, user_w, w_mem);
     stream.wait();
+    conv_args[DNNL_ARG_WEIGHTS] = w_mem;
     w_held = w;
     w_sum = sum;
     w_ready = true;
@@ -220,32 +236,27 @@ bool DnnlConv::run(const DnnlConvGeom& g, const Tensor& x, const Tensor& w, cons
     const int reorder_threads = shape_numel(g.x) + shape_numel(g.y) > (int64_t{4} << 20) ? threads : 1;
     dnnl_set_threads(1);  // one-time weight reorder: measured faster single-threaded on a busy 2-core box
     s.prepare_weights(w);
-    const auto& eng = dnnl_cpu_engine();
-    memory user_src(s.user_src_md, eng, const_cast<void*>(x.raw_data()));
-    memory user_dst(s.user_dst_md, eng, y.raw_data());
-    memory src = user_src, dst = user_dst;
+    s.user_src.set_data_handle(const_cast<void*>(x.raw_data()));
+    s.user_dst.set_data_handle(y.raw_data());
+    if (bias) s.user_bias.set_data_handle(const_cast<void*>(bias->raw_data()));
     if (s.need_src_reorder) {
       dnnl_set_threads(reorder_threads);
-      s.src_reorder.execute(s.stream, {{DNNL_ARG_FROM, user_src}, {DNNL_ARG_TO, s.src_mem}});
-      src = s.src_mem;
+      s.src_reorder.execute(s.stream, s.src_reorder_args);
     }
-    if (s.need_dst_reorder) dst = s.dst_mem;
     if (Impl::sum_in_primitive(g)) {  // the sum post-op accumulates into dst: put Z there first
       if (s.need_dst_reorder) {
         dnnl_set_threads(reorder_threads);
-        memory user_z(s.user_dst_md, eng, const_cast<void*>(z->raw_data()));
-        s.z_reorder.execute(s.stream, {{DNNL_ARG_FROM, user_z}, {DNNL_ARG_TO, s.dst_mem}});
+        s.user_z.set_data_handle(const_cast<void*>(z->raw_data()));
+        s.z_reorder.execute(s.stream, s.z_reorder_args);
       } else if (z->raw_data() != y.raw_data()) {
         std::memcpy(y.raw_data(), z->raw_data(), y.nbytes());
       }
     }
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, s.w_mem}, {DNNL_ARG_DST, dst}};
-    if (bias) args.emplace(DNNL_ARG_BIAS, memory(s.bias_md, eng, const_cast<void*>(bias->raw_data())));
     dnnl_set_threads(threads);
-    s.prim.execute(s.stream, args);
+    s.prim.execute(s.stream, s.conv_args);
     if (s.need_dst_reorder) {
       dnnl_set_threads(reorder_threads);
-      s.dst_reorder.execute(s.stream, {{DNNL_ARG_FROM, s.dst_mem}, {DNNL_ARG_TO, user_dst}});
+      s.dst_reorder.execute(s.stream, s.dst_reorder_args);
     }
     s.stream.wait();
     if (Impl::defers_act(g))
