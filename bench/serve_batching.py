@@ -236,7 +236,7 @@ def main():
     p.add_argument("--protocol", default="grpc", help="grpc, http or grpc,http")
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--max-batch-size", type=int, default=0, help="max_batch_size (default: P)")
-    p.add_argument("--max-queue-delay-us", type=int, default=20000)
+    p.add_argument("--max-queue-delay-us", type=int, default=100000)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--bench-seconds", type=float, default=5)
     p.add_argument("--interval-ms", type=int, default=5000)
