@@ -256,7 +256,7 @@ Status CudnnOp::build(BuildContext& ctx, const OpGroup& group) {
 
 bool elementwise_supports(const Graph& g, const Node& n) {
   const std::string& op = n.op_type;
-  if (n.outputs.size() != 1) return false;
+  if (n.outputs.size() != 1 || n.inputs.empty() || n.inputs[0].empty()) return false;
   Shape y;
   if (!static_shape(g, n.outputs[0], &y) || y.size() > 8) return false;
   if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Pow" || op == "Max" || op == "Min") {

@@ -104,7 +104,7 @@ bool cuda_supports(const Graph& g, const Node& n) {
   if (is_alias_op(n)) {
     for (size_t i = 1; i < n.inputs.size(); ++i)
       if (!n.inputs[i].empty() && !g.initializers.count(n.inputs[i])) return false;
-    return n.outputs.size() == 1 && !g.initializers.count(n.inputs[0]);
+    return n.outputs.size() == 1 && !n.inputs.empty() && !g.initializers.count(n.inputs[0]);
   }
   return conv_supports(g, n) || pool_supports(g, n) || matmul_supports(g, n) || kernel_supports(g, n) ||
          elementwise_supports(g, n);

@@ -269,6 +269,7 @@ Status CudaProgram::plan(const std::vector<DeviceSegmentSpec>& specs, std::vecto
   for (auto& [name, v] : vals_) {
     int root = mp.root[static_cast<size_t>(v.item)];
     size_t off = mp.offset[static_cast<size_t>(root)];
+    if (off == MemoryPlan::kNone && items[static_cast<size_t>(root)].bytes == 0) off = 0;  // empty tensor: any pointer
     if (off == MemoryPlan::kNone) return internal_error(where() + ": value '" + name + "' was not placed in the arena");
     v.ptr = static_cast<char*>(arena_) + off;
   }
