@@ -27,7 +27,6 @@ void add_passes_for_level(PassManager& pm, OptLevel level) {
     pm.add(make_fuse_conv_add());         // before the activation: Conv + Add + Relu -> act(conv + z)
     pm.add(make_fuse_conv_activation());
     pm.add(make_fuse_conv_act_add());     // after the activation: Add(act(conv), z) -> act(conv) + z
-    pm.add(make_fuse_conv_act_add());     // after the activation: Add(act(conv), z) -> act(conv) + z
     pm.add(make_fuse_qdq_layout());       // QConv chains to NHWC (int8 between QConvs)
     pm.add(make_conv_channels_last());    // after the fusions, so the fused convs move to NHWC as a whole
     pm.add(make_fuse_conv_nchw_output()); // after it: a region's last conv writes NCHW (no Transpose)
