@@ -8,11 +8,13 @@
 //     w_scale: scalar or [M] (per output channel; weight zero points are 0).  B: float [M].
 //     y_scale + y_zp present: Y is quantized (y_zp's type) = saturate(round_half_even(v / y_scale) + y_zp);
 //     else Y is float32 = v, where v = act(Conv(dequant(X), dequant(W)) + B + Z) exactly as the QDQ graph computes.
-//     Z: float residual with Y's shape (only with a float Y).
+//     Z: float residual with Y's shape (in Y's layout), added before the activation and the requantization.
 //   Attributes: every Conv attribute (2-D only) plus
 //     activation: "none" | "relu" | "clip";  activation_params: clip: [min, max]
 //     channels_last: 0 (X, Z, Y are NCHW) or 1 (X, Z, Y are NHWC; W stays OIHW). fuse_qdq_layout.cc moves
 //       chains of QConvs to 1 so int8 activations flow between them without reorders.
+//     x_nchw: 0, or 1 with channels_last 1: X alone is NCHW (a QConv region's entry; the kernel reorders it
+//       itself, in place of a separate Transpose node).
 //   Never present in exported files; its CPU kernel is oneDNN's u8/s8 x s8 convolution (kernels/qconv.cc).
 #include "ops/conv_geometry.h"
 #include "ops/op_registry.h"
@@ -31,13 +33,14 @@ Status check_qconv_inputs(InferContext& c) {
   if (c.has_input(6) != c.has_input(7)) return c.error("y_scale and y_zero_point go together");
   if (c.has_input(7) && !is_8bit(c.input_dtype(7)) && c.input_dtype(7) != DType::kUndefined)
     return c.error("y_zero_point must be int8 or uint8");
-  if (c.has_input(8) && c.has_input(6)) return c.error("a residual Z needs a float output");
   const std::string act = c.node().attr_string("activation", "none");
   const size_t params = c.node().attr_floats("activation_params").size();
   if (!((act == "none" && params == 0) || (act == "relu" && params == 0) || (act == "clip" && params == 2)))
     return c.error("bad activation '" + act + "' or activation_params");
   const int64_t cl = c.node().attr_int("channels_last", 0);
   if (cl != 0 && cl != 1) return c.error("channels_last must be 0 or 1");
+  const int64_t xn = c.node().attr_int("x_nchw", 0);
+  if ((xn != 0 && xn != 1) || (xn == 1 && cl != 1)) return c.error("x_nchw must be 0, or 1 with channels_last 1");
   return Status::ok();
 }
 
@@ -45,6 +48,7 @@ Status infer_qconv(InferContext& c) {
   FERRY_RETURN_IF_ERROR(check_qconv_inputs(c));
   const Node& n = c.node();
   const bool cl = n.attr_int("channels_last", 0) == 1;
+  const bool xcl = cl && n.attr_int("x_nchw", 0) == 0;  // X's own layout
   const DType out = c.has_input(7) ? c.input_dtype(7) : DType::kFloat;
   const SymShape& x = c.input_shape(0);
   const SymShape& w = c.input_shape(3);
@@ -57,13 +61,13 @@ Status infer_qconv(InferContext& c) {
     return Status::ok();
   }
   if (x.rank() != 4) return c.error("X must be 4-D, got " + x.to_string());
-  const Dim& ch = x.dims[cl ? 3 : 1];
+  const Dim& ch = x.dims[xcl ? 3 : 1];
   if (ch.known() && ch.value != w.dims[1].value * group)
     return c.error("X has " + std::to_string(ch.value) + " channels, W expects " +
                    std::to_string(w.dims[1].value * group));
   auto wa = WindowAttrs::parse(n, 2, {w.dims[2].value, w.dims[3].value});
   if (!wa) return c.error(wa.status().message());
-  std::vector<Dim> in_sp = cl ? std::vector<Dim>{x.dims[1], x.dims[2]} : std::vector<Dim>{x.dims[2], x.dims[3]};
+  std::vector<Dim> in_sp = xcl ? std::vector<Dim>{x.dims[1], x.dims[2]} : std::vector<Dim>{x.dims[2], x.dims[3]};
   auto sp = window_output_dims(*wa, in_sp);
   if (!sp) return c.error(sp.status().message());
   std::vector<Dim> d = cl ? std::vector<Dim>{x.dims[0], (*sp)[0], (*sp)[1], Dim(m)}

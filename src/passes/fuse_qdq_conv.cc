@@ -7,8 +7,8 @@
 //
 // Requirements: x_q int8/uint8 with scalar scale and zero point; w_q an int8 constant [M, C/g, kH, kW] with a
 // scalar or per-output-channel (axis 0) scale and zero zero points; B a float constant; every folded
-// intermediate read only by the next node of the pattern. A trailing QuantizeLinear is folded only when no residual
-// Z was (oneDNN's sum post-op accumulates into the float destination). The DequantizeLinear nodes stay for their
+// intermediate read only by the next node of the pattern. A trailing QuantizeLinear is folded with or without a
+// residual Z (the float Z is added before the requantization, as the QDQ graph does). The DequantizeLinear nodes stay for their
 // other readers and go with dead-code elimination.
 // Runs at level all BEFORE fold_constants (which would fold DequantizeLinear(w_q) into float weights).
 #include <cfloat>
@@ -125,7 +125,7 @@ void match_chain(const FusionView& v, Match& m) {
     n = only_reader(v, cur);
   }
   m.out = cur;
-  if (m.z.empty() && n && n->domain.empty() && n->op_type == "QuantizeLinear" && n->inputs[0] == cur &&
+  if (n && n->domain.empty() && n->op_type == "QuantizeLinear" && n->inputs[0] == cur &&
       n->inputs.size() == 3) {
     const Tensor* s = v.constant(n->inputs[1]);
     const Tensor* zp = v.constant(n->inputs[2]);
@@ -197,9 +197,11 @@ class FuseQdqConv : public RewriteRule {
     // constant_name may have added initializers, never nodes: the pointers in *m are still valid.
     std::vector<const Node*> remove = m->chain;
     remove.push_back(m->conv);
-    g.value_info.erase(conv.outputs[0]);
+    // Read the output's type before erasing the conv's: with no chain they are the same value, and a float
+    // QConv output left untyped would stop its reader Add from fusing as the next QConv's residual Z.
     const ValueType* t = g.type_of(m->out);
     const ValueType out_type = t ? *t : ValueType{};
+    g.value_info.erase(conv.outputs[0]);
     replace_pattern(g, remove, m->conv, std::move(q));
     if (out_type.dtype != DType::kUndefined) g.value_info[m->out] = out_type;  // the next match reads its dtype
     return true;

@@ -109,9 +109,17 @@ void check_chain(DType t, int zp) {
   // also the float residual of conv3, so conv1 keeps a float output) and the output's.
   EXPECT_EQ(count_op(f.graph, "QuantizeLinear"), 3);
   EXPECT_EQ(count_op(f.graph, "DequantizeLinear"), 1);  // the output's
+  int nchw_entries = 0;
   for (const Node& n : f.graph.nodes)
     if (n.op_type == "QConv") {
       EXPECT_EQ(n.attr_int("channels_last", 0), 1) << n.name;
+      nchw_entries += static_cast<int>(n.attr_int("x_nchw", 0));
+    }
+  // conv1 reads the image's int8 NCHW directly (no Transpose at the region's entry)
+  EXPECT_EQ(nchw_entries, 1);
+  for (const Node& n : f.graph.nodes)
+    if (n.op_type == "Transpose") {
+      EXPECT_NE(n.inputs[0], "in_q") << n.name;
     }
   std::vector<Tensor> in{random_floats({2, 8, 13, 11}, 7, -1.5f, 2.5f)};
   auto want = run_model(m, in);
@@ -130,6 +138,50 @@ TEST(QuantQdqConv, ReferenceKernelMatchesQdqGraph) {
   setenv("FERRY_DNNL", "0", 1);
   check_chain(DType::kInt8, 0);
   check_chain(DType::kUInt8, 5);
+  unsetenv("FERRY_DNNL");
+}
+
+// A MobileNet-v2 residual: conv1 (no activation) keeps a float output read by its QuantizeLinear and by the Add;
+// conv2 + Add(conv1) + QuantizeLinear becomes one QConv with a float Z and an int8 Y (no float round trip).
+Model residual_model(DType t, int zp) {
+  Model m = make_model({"x"}, {{"x", ftype({2, 8, 13, 11})}}, {"out"});
+  Graph& g = m.graph;
+  std::string x = add_qdq(g, "x", "in", 0.02f, t, zp);
+  add_qconv_float(g, x, "c1", 8, 16, 3, 1, 1, 11);
+  x = add_qdq(g, "c1", "a1", 0.01f, t, zp);
+  add_qconv_float(g, x, "c2", 16, 16, 1, 1, 1, 12);
+  add_node(g, "Add", {"c2", "c1"}, {"s2"});
+  add_qdq(g, "s2", "o", 0.015f, t, zp);
+  add_node(g, "Identity", {"o_dq"}, {"out"});
+  return m;
+}
+
+void check_residual(DType t, int zp) {
+  Model m = residual_model(t, zp);
+  Model f = optimized(m);
+  EXPECT_EQ(count_op(f.graph, "QConv"), 2);
+  EXPECT_EQ(count_op(f.graph, "Add"), 0);
+  EXPECT_EQ(count_op(f.graph, "QuantizeLinear"), 2);  // the image's and a1's; o's is inside conv2's QConv
+  bool fused = false;
+  for (const Node& n : f.graph.nodes)
+    fused = fused || (n.op_type == "QConv" && n.inputs.size() == 9 && n.has_input(6) && n.has_input(8));
+  EXPECT_TRUE(fused);
+  std::vector<Tensor> in{random_floats({2, 8, 13, 11}, 9, -1.5f, 2.5f)};
+  auto want = run_model(m, in);
+  auto got = run_model(f, in);
+  ASSERT_EQ(got.size(), 1u);
+  expect_within_steps(got[0], want[0], 0.015, 1);
+}
+
+TEST(QuantQdqConv, ResidualAddIntoQuantizedOutput) {
+  check_residual(DType::kInt8, 0);
+  check_residual(DType::kUInt8, 30);
+}
+
+TEST(QuantQdqConv, ResidualAddIntoQuantizedOutputReference) {
+  setenv("FERRY_DNNL", "0", 1);
+  check_residual(DType::kInt8, 0);
+  check_residual(DType::kUInt8, 30);
   unsetenv("FERRY_DNNL");
 }
 

@@ -5,7 +5,14 @@
 //   output scales  x_scale * w_scale[m] (/ y_scale for a quantized Y), per output channel;
 //   bias           B[m] / (x_scale * w_scale[m]) (oneDNN 2.x adds the bias before the output scales);
 //   src zero point x_zp, dst zero point y_zp;
-//   post-ops       sum (the residual Z, float Y only), then relu or clip (bounds / y_scale for a quantized Y).
+//   post-ops       sum (the residual Z, float Y), then relu or clip (bounds / y_scale for a quantized Y).
+// A float residual Z with a quantized Y cannot ride on sum (it accumulates in Y's type): there the output scales
+// stop at x_scale * w_scale[m], Z comes in as a full-tensor binary add, the activation takes float bounds, and an
+// eltwise linear 1 / y_scale ends the post-ops, so Z is added in float before the rounding as the QDQ graph does
+// (v * (1 / y_scale) instead of v / y_scale: at most one step apart on exact ties).
+// With x_nchw=1 (a channels-last region's entry) X arrives NCHW: a oneDNN reorder built with the primitive
+// writes it NHWC into a buffer the kernel owns (allocated at build, reused by every run), so the graph needs no
+// Transpose node there and the conv sees exactly the same int8 values.
 // oneDNN rounds half to even and saturates on the final conversion, as QuantizeLinear does. The primitive and the
 // reordered (prepacked) weights are built on the first run and kept while the input shape and the constant
 // inputs' buffers stay the same. When oneDNN rejects a case (or FERRY_DNNL=0), the reference below runs: the QDQ
@@ -53,7 +60,8 @@ int32_t int_scalar(const Tensor* t) {
 class QConvKernel : public CpuKernel {
  public:
   explicit QConvKernel(const Node& n)
-      : cl_(n.attr_int("channels_last", 0) == 1), act_(n.attr_string("activation", "none")),
+      : cl_(n.attr_int("channels_last", 0) == 1), xcl_(cl_ && n.attr_int("x_nchw", 0) == 0),
+        act_(n.attr_string("activation", "none")),
         act_params_(n.attr_floats("activation_params")) {}
 
   Status run(KernelContext& ctx) override {
@@ -88,6 +96,7 @@ class QConvKernel : public CpuKernel {
 
  private:
   bool cl_;
+  bool xcl_;  // X's own layout is NHWC (false: NCHW, reordered to cl_'s layout before the conv when cl_)
   std::string act_;
   std::vector<float> act_params_;
   // oneDNN state, built on first use (see the top comment).
@@ -101,8 +110,10 @@ class QConvKernel : public CpuKernel {
   const void *key_w_ = nullptr, *key_b_ = nullptr;
   DType key_xt_ = DType::kUndefined;
   dnnl::primitive prim_;
-  memory::desc src_md_, dst_md_;
-  memory w_mem_, b_mem_;
+  bool z_bin_ = false;  // Z rides on a binary post-op (quantized Y), not on sum
+  memory::desc src_md_, dst_md_, x_md_, z_md_;  // x_md_: X as given (differs from src_md_ with x_nchw)
+  memory w_mem_, b_mem_, xr_mem_;        // xr_mem_: the NHWC copy of an NCHW X
+  dnnl::primitive x_reorder_;
   dnnl::stream stream_;
 
   Expected<QParams> params(KernelContext& ctx) const {
@@ -137,9 +148,9 @@ class QConvKernel : public CpuKernel {
                        " must be 4-D 8-bit tensors");
     QGeom g;
     g.n = x.dim(0);
-    g.c = cl_ ? x.dim(3) : x.dim(1);
-    g.h = cl_ ? x.dim(1) : x.dim(2);
-    g.w = cl_ ? x.dim(2) : x.dim(3);
+    g.c = xcl_ ? x.dim(3) : x.dim(1);
+    g.h = xcl_ ? x.dim(1) : x.dim(2);
+    g.w = xcl_ ? x.dim(2) : x.dim(3);
     g.m = w.dim(0);
     g.kh = w.dim(2);
     g.kw = w.dim(3);
@@ -174,23 +185,34 @@ class QConvKernel : public CpuKernel {
     };
     src_md_ = memory::desc({g.n, g.c, g.h, g.w}, dt(xt), plain);
     dst_md_ = memory::desc({g.n, g.m, g.oh, g.ow}, dt(q.out), plain);
+    x_md_ = memory::desc({g.n, g.c, g.h, g.w}, dt(xt), xcl_ || !cl_ ? plain : Tag::nchw);
+    if (x_md_ != src_md_) {
+      xr_mem_ = memory(src_md_, eng);
+      x_reorder_ = dnnl::reorder(dnnl::reorder::primitive_desc(eng, x_md_, eng, src_md_));
+    }
     memory::dims wd = g.group == 1 ? memory::dims{g.m, g.c, g.kh, g.kw}
                                    : memory::dims{g.group, g.m / g.group, g.c / g.group, g.kh, g.kw};
     memory::desc user_w(wd, memory::data_type::s8, g.group == 1 ? Tag::oihw : Tag::goihw);
     memory::desc w_any(wd, memory::data_type::s8, Tag::any);
     memory::desc b_md({g.m}, memory::data_type::f32, Tag::x);
     std::vector<float> scales(static_cast<size_t>(g.m));
-    for (size_t i = 0; i < scales.size(); ++i) scales[i] = q.sx * q.sw[i] / (q.quant_out ? q.sy : 1.f);
+    const bool z_bin = has_z && q.quant_out;  // float Z into a quantized Y: binary add, then scale by 1 / y_scale
+    const bool scaled = q.quant_out && !z_bin;  // output scales already divide by y_scale
+    for (size_t i = 0; i < scales.size(); ++i) scales[i] = q.sx * q.sw[i] / (scaled ? q.sy : 1.f);
     dnnl::primitive_attr attr;
     attr.set_output_scales(2, scales);
     if (q.zx != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {q.zx});
     if (q.zy != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {q.zy});
     dnnl::post_ops po;
-    if (has_z) po.append_sum(1.f);
-    const float lo = act_ == "none" ? 0.f : act_ == "relu" ? 0.f : q.quant_out ? act_lo(q) : act_params_[0];
+    z_md_ = memory::desc({g.n, g.m, g.oh, g.ow}, memory::data_type::f32, plain);
+    if (z_bin) po.append_binary(dnnl::algorithm::binary_add, z_md_);
+    else if (has_z) po.append_sum(1.f);
+    const float lo = act_ == "none" ? 0.f : act_ == "relu" ? 0.f : scaled ? act_lo(q) : act_params_[0];
     if (act_ == "relu") po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
     if (act_ == "clip")
-      po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, lo, q.quant_out ? act_hi(q) : act_params_[1]);
+      po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, lo, scaled ? act_hi(q) : act_params_[1]);
+    if (z_bin) po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, 1.f / q.sy, 0.f);
+    z_bin_ = z_bin;
     attr.set_post_ops(po);
     dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                       src_md_, w_any, b_md, dst_md_, {g.sh, g.sw}, {g.dh - 1, g.dw - 1},
@@ -227,11 +249,21 @@ class QConvKernel : public CpuKernel {
         built_ = true;
       }
       const auto& eng = dnnl_cpu_engine();
-      if (z && z->raw_data() != y.raw_data()) std::memcpy(y.raw_data(), z->raw_data(), y.nbytes());
-      memory src(src_md_, eng, const_cast<void*>(x.raw_data()));
+      if (z && !z_bin_ && z->raw_data() != y.raw_data()) std::memcpy(y.raw_data(), z->raw_data(), y.nbytes());
+      memory src(x_md_, eng, const_cast<void*>(x.raw_data()));
+      if (x_md_ != src_md_) {
+        x_reorder_.execute(stream_, {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, xr_mem_}});
+        src = xr_mem_;
+      }
       memory dst(dst_md_, eng, y.raw_data());
-      prim_.execute(stream_, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w_mem_}, {DNNL_ARG_BIAS, b_mem_},
-                              {DNNL_ARG_DST, dst}});
+      if (z_bin_) {
+        memory zm(z_md_, eng, const_cast<void*>(z->raw_data()));
+        prim_.execute(stream_, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w_mem_}, {DNNL_ARG_BIAS, b_mem_},
+                                {DNNL_ARG_DST, dst}, {DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, zm}});
+      } else {
+        prim_.execute(stream_, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w_mem_}, {DNNL_ARG_BIAS, b_mem_},
+                                {DNNL_ARG_DST, dst}});
+      }
       stream_.wait();
       return true;
     } catch (const std::exception&) {
@@ -245,7 +277,7 @@ class QConvKernel : public CpuKernel {
                  const Tensor* z, Tensor& y) const {
     const bool xu8 = x.dtype() == DType::kUInt8;
     const auto xat = [&](int64_t n, int64_t c, int64_t h, int64_t ww) -> double {
-      const int64_t i = cl_ ? ((n * g.h + h) * g.w + ww) * g.c + c : ((n * g.c + c) * g.h + h) * g.w + ww;
+      const int64_t i = xcl_ ? ((n * g.h + h) * g.w + ww) * g.c + c : ((n * g.c + c) * g.h + h) * g.w + ww;
       return static_cast<double>((xu8 ? x.data<uint8_t>()[i] : x.data<int8_t>()[i]) - q.zx);
     };
     const int8_t* wp = w.data<int8_t>();
