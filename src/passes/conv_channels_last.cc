@@ -14,29 +14,12 @@
 #include <unordered_set>
 
 #include "passes/graph_edit.h"
+#include "passes/layout_util.h"
 #include "passes/conv_fusions.h"
 
 namespace ferry {
 
 namespace {
-
-const std::vector<int64_t> kToNhwc{0, 2, 3, 1};
-const std::vector<int64_t> kToNchw{0, 3, 1, 2};
-
-bool is_transpose(const Node& n, const std::vector<int64_t>& perm) {
-  return n.op_type == "Transpose" && n.domain.empty() && n.inputs.size() == 1 && n.attr_ints("perm") == perm;
-}
-
-Node make_transpose(const std::string& in, const std::string& out, const std::vector<int64_t>& perm) {
-  Node t = Node::make("Transpose", {in}, {out});
-  t.name = out + "_transpose";
-  t.opset = 13;
-  Attr a;
-  a.kind = Attr::Kind::kInts;
-  a.ints = perm;
-  t.attrs["perm"] = a;
-  return t;
-}
 
 bool convertible_conv(const Graph& g, const Node& n) {
   const bool fused = n.op_type == "FusedConv" && n.domain == "ferry";
@@ -83,13 +66,13 @@ class ConvChannelsLast : public Pass {
       for (size_t k : {size_t{0}, size_t{3}}) {
         if (!c.has_input(k)) continue;
         std::string t = names.make(c.inputs[k] + "_nhwc");
-        added.push_back(make_transpose(c.inputs[k], t, kToNhwc));
+        added.push_back(make_transpose(c.inputs[k], t, kToNhwc, "_transpose"));
         c.inputs[k] = t;
         reserve(g, t);  // the name is taken before the node that produces it is in the graph
       }
       std::string y = names.make(c.outputs[0] + "_nhwc");
       reserve(g, y);
-      added.push_back(make_transpose(y, c.outputs[0], kToNchw));
+      added.push_back(make_transpose(y, c.outputs[0], kToNchw, "_transpose"));
       c.outputs[0] = y;
       if (c.op_type == "Conv") {
         c.op_type = "FusedConv";
@@ -275,7 +258,7 @@ class ConvChannelsLast : public Pass {
     const std::string orig = n.outputs[0];
     n.inputs = new_inputs;
     n.outputs[0] = y;
-    g.nodes.push_back(make_transpose(y, orig, kToNchw));
+    g.nodes.push_back(make_transpose(y, orig, kToNchw, "_transpose"));
     return true;
   }
 };

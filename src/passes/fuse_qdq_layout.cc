@@ -16,29 +16,12 @@
 #include <memory>
 
 #include "passes/graph_edit.h"
+#include "passes/layout_util.h"
 #include "passes/qdq_fusions.h"
 
 namespace ferry {
 
 namespace {
-
-const std::vector<int64_t> kToNhwc{0, 2, 3, 1};
-const std::vector<int64_t> kToNchw{0, 3, 1, 2};
-
-bool is_transpose(const Node& n, const std::vector<int64_t>& perm) {
-  return n.op_type == "Transpose" && n.domain.empty() && n.inputs.size() == 1 && n.attr_ints("perm") == perm;
-}
-
-Node transpose_node(const std::string& in, const std::string& out, const std::vector<int64_t>& perm) {
-  Node t = Node::make("Transpose", {in}, {out});
-  t.name = out + "_t";
-  t.opset = 13;
-  Attr a;
-  a.kind = Attr::Kind::kInts;
-  a.ints = perm;
-  t.attrs["perm"] = a;
-  return t;
-}
 
 bool scalar_constant(const Graph& g, const std::string& v) {
   const Tensor* t = initializer_of(g, v);
@@ -109,12 +92,12 @@ class FuseQdqLayout : public Pass {
         const std::string v = g.nodes[i].inputs[k];
         if (!nhwc_of.count(v)) {
           nhwc_of[v] = fresh(g, v + "_nhwc");
-          added.push_back(transpose_node(v, nhwc_of[v], kToNhwc));
+          added.push_back(make_transpose(v, nhwc_of[v], kToNhwc, "_t"));
         }
         g.nodes[i].inputs[k] = nhwc_of[v];
       }
       std::string y = fresh(g, g.nodes[i].outputs[0] + "_nhwc");
-      added.push_back(transpose_node(y, g.nodes[i].outputs[0], kToNchw));
+      added.push_back(make_transpose(y, g.nodes[i].outputs[0], kToNchw, "_t"));
       g.nodes[i].outputs[0] = y;
       Attr cl;
       cl.kind = Attr::Kind::kInt;
@@ -205,7 +188,7 @@ class FuseQdqLayout : public Pass {
       std::string y = fresh(g, orig + "_nhwc");
       g.nodes[i].inputs = in;
       g.nodes[i].outputs[0] = y;
-      g.nodes.push_back(transpose_node(y, orig, kToNchw));
+      g.nodes.push_back(make_transpose(y, orig, kToNchw, "_t"));
       return true;
     }
     return false;
