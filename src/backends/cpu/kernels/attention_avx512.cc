@@ -5,6 +5,8 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include "backends/cpu/kernels/vec_avx512.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -12,28 +14,9 @@ namespace ferry {
 
 namespace {
 
-#define FERRY_AVX512 __attribute__((target("avx512f")))
-
 constexpr int64_t kRowBlock = 32;  // query rows whose scores are live at once (32 x 256 keys = 32 KiB)
 
 inline int64_t round16(int64_t x) { return (x + 15) / 16 * 16; }
-
-// exp(x) for x <= 0 (the scores minus their row max), as exp_nonpos_f32 in vec_math.h.
-FERRY_AVX512 inline __m512 exp_nonpos_ps(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-87.33654f));
-  const __m512 n =
-      _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  const __m512 y = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  return _mm512_scalef_ps(y, n);
-}
 
 inline __mmask16 tail_mask(int64_t n) { return static_cast<__mmask16>(n >= 16 ? 0xFFFFu : (1u << n) - 1u); }
 
@@ -61,13 +44,13 @@ FERRY_AVX512 bool softmax_row(float* p, int64_t n) {
   const __m512 bm = _mm512_set1_ps(m);
   __m512 vs = _mm512_setzero_ps();
   for (j = 0; j + 16 <= n; j += 16) {
-    const __m512 e = exp_nonpos_ps(_mm512_sub_ps(_mm512_loadu_ps(p + j), bm));
+    const __m512 e = exp_ps(_mm512_sub_ps(_mm512_loadu_ps(p + j), bm));
     vs = _mm512_add_ps(vs, e);
     _mm512_storeu_ps(p + j, e);
   }
   if (j < n) {
     const __mmask16 tm = tail_mask(n - j);
-    const __m512 e = exp_nonpos_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tm, p + j), bm));
+    const __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tm, p + j), bm));
     vs = _mm512_mask_add_ps(vs, tm, vs, e);
     _mm512_mask_storeu_ps(p + j, tm, e);
   }
