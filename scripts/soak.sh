@@ -4,6 +4,7 @@
 #   scripts/soak.sh [--ferry build/ferry] [--model build/zoo/mobilenet_v2.onnx] [--duration 600] [--warmup 60]
 #                   [--sample-every 5] [--concurrency 16] [--protocol grpc|http] [--threads 2] [--batch 8]
 #                   [--json OUT.json] [--update-docs docs/benchmarks.md] [--max-growth-pct 2] [--max-failed 0]
+#                   [--max-client-errors-pct 0]
 #
 # Builds a temporary model repository (the model with max_batch_size = batch, dynamic batching preferred batch,
 # one instance with `threads` intra-op threads), starts `ferry serve` on loopback, runs
@@ -12,7 +13,9 @@
 #   rss_growth_pct = (last sample - first sample after the warm-up) / first sample after the warm-up * 100,
 # total/failed requests (the server's statistics extension, and the client's error count), as one JSON object on
 # stdout (and --json), optionally as the block <!-- BEGIN serve-soak --> ... <!-- END serve-soak --> of a markdown
-# file. Exit status 1 when failed requests exceed --max-failed or growth exceeds --max-growth-pct, 2 on setup
+# file. Exit status 1 when the server's failed requests exceed --max-failed, the client's errors (requests that never
+# reached the server's statistics, e.g. transport errors) exceed --max-client-errors-pct of the requests, or growth
+# exceeds --max-growth-pct, 2 on setup
 # errors. The server is stopped with SIGTERM at the end and must exit 0.
 #
 # The 10-minute acceptance run (quiet machine):  scripts/soak.sh --ferry build/ferry --update-docs docs/benchmarks.md
@@ -38,7 +41,9 @@ p.add_argument("--max-queue-delay-us", type=int, default=20000)
 p.add_argument("--json")
 p.add_argument("--update-docs")
 p.add_argument("--max-growth-pct", type=float, default=2.0)
-p.add_argument("--max-failed", type=int, default=0)
+p.add_argument("--max-failed", type=int, default=0, help="server-side failed requests allowed (0)")
+p.add_argument("--max-client-errors-pct", type=float, default=0.0,
+               help="client-side errors (transport errors that never reached the server) allowed, %% of requests (0)")
 p.add_argument("--serve-env", action="append", default=[], help="KEY=VALUE for the server only")
 a = p.parse_args()
 a.ferry, a.model = os.path.abspath(a.ferry), os.path.abspath(a.model)
@@ -193,14 +198,21 @@ parameters {{ key: "threads" value {{ string_value: "{a.threads}" }} }}
         bad.append(f"the server exited {rc} after SIGTERM")
     if perf.returncode != 0:
         bad.append(f"ferry perf exited {perf.returncode}: {perf_out[-500:]}")
-    if res["failed_requests"] + client_errors > a.max_failed:
-        bad.append(f"{res['failed_requests']} failed requests, {client_errors} client errors")
+    if res["failed_requests"] > a.max_failed:
+        bad.append(f"{res['failed_requests']} failed requests (server statistics), {client_errors} client errors")
+    if client_errors > a.max_client_errors_pct / 100.0 * max(res["requests"], 1):
+        bad.append(f"{client_errors} client errors (limit {a.max_client_errors_pct}% of {res['requests']} requests)")
+    if client_errors:
+        log("soak: client errors, ferry perf said:\n" + perf_out[-1500:])
     if res["rss_growth_pct"] is not None and res["rss_growth_pct"] > a.max_growth_pct:
         bad.append(f"RSS grew {res['rss_growth_pct']}% (limit {a.max_growth_pct}%)")
     if res["requests"] <= 0:
         bad.append("no requests completed")
     if bad:
         log("soak: FAILED:", "; ".join(bad))
+        log("soak: ferry perf said:\n" + perf_out[-3000:])
+        serr.seek(0)
+        log("soak: ferry serve said:\n" + serr.read()[-3000:])
         sys.exit(1)
     log(f"soak: ok, {res['requests']} requests, RSS growth {res['rss_growth_pct']}%")
 finally:

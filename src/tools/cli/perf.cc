@@ -253,7 +253,9 @@ class Level {
       if (windows.back().lat_us.empty() && windows.back().errors > 0)
         return internal_error("every request failed: " + sink_.first_error());
     }
-    return summarize(windows, first);
+    PerfResult r = summarize(windows, first);
+    if (r.errors) r.first_error = sink_.first_error();
+    return r;
   }
 
   PerfResult summarize(const std::vector<Window>& windows, const ServerStats& first) const {

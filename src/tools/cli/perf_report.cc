@@ -98,6 +98,7 @@ std::string format_result(const PerfResult& r, bool request_rate, double pct) {
     << fmt("%.1f", r.p90_us) << ", p95 " << fmt("%.1f", r.p95_us) << ", p99 " << fmt("%.1f", r.p99_us);
   if (pct != 50 && pct != 90 && pct != 95 && pct != 99) o << ", p" << fmt("%g", pct) << " " << fmt("%.1f", r.pct_us);
   o << "\n";
+  if (r.errors) o << "    First error: " << r.first_error << "\n";
   if (r.has_server) {
     o << "  Server (avg usec per request): request " << fmt("%.1f", r.server_request_us) << " = queue "
       << fmt("%.1f", r.queue_us) << " + compute input " << fmt("%.1f", r.compute_input_us) << " + compute infer "

@@ -17,6 +17,7 @@ struct PerfResult {
   int64_t requests = 0, errors = 0, delayed = 0;  // delayed: request-rate sends that left > 1 ms late
   int windows = 0;
   bool stable = false;
+  std::string first_error;   // message of the first failed request of the level (empty: none failed)
   // Server-side breakdown per request (averages over the stable windows, from the statistics extension).
   bool has_server = false;
   double server_request_us = 0, queue_us = 0, compute_input_us = 0, compute_infer_us = 0, compute_output_us = 0;
