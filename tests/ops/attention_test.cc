@@ -6,11 +6,6 @@
 namespace ferry::test {
 namespace {
 
-Tensor bvec(Shape shape, std::vector<bool> v) {
-  Tensor t = Tensor::empty(DType::kBool, shape);
-  for (size_t i = 0; i < v.size(); ++i) t.data<bool>()[i] = v[i];
-  return t;
-}
 
 TEST(AttentionFamily, UniformScoresAverageValues) {
   // All keys zero -> equal scores -> Y = mean of V rows.

@@ -7,9 +7,6 @@
 namespace ferry::test {
 namespace {
 
-Tensor svec(Shape shape, std::vector<std::string> v) {
-  return Tensor::from_vector<std::string>(DType::kString, std::move(shape), v);
-}
 Tensor bscalar(bool b) { return Tensor::from_vector<bool>(DType::kBool, {}, {b}); }
 
 Attr attr_g(std::shared_ptr<Graph> g) {

@@ -6,9 +6,6 @@
 namespace ferry::test {
 namespace {
 
-Tensor svec(Shape shape, std::vector<std::string> v) {
-  return Tensor::from_vector<std::string>(DType::kString, std::move(shape), v);
-}
 Attr attr_strs(std::vector<std::string> v) {
   Attr a;
   a.kind = Attr::Kind::kStrings;

@@ -23,6 +23,28 @@ Expected<std::vector<Tensor>> run_single_op(Node node, const std::vector<Tensor>
 
 inline Tensor fvec(Shape shape, std::vector<float> v) { return Tensor::from_vector<float>(DType::kFloat, shape, v); }
 inline Tensor ivec(Shape shape, std::vector<int64_t> v) { return Tensor::from_vector<int64_t>(DType::kInt64, shape, v); }
+inline Tensor i32vec(Shape shape, std::vector<int32_t> v) {
+  return Tensor::from_vector<int32_t>(DType::kInt32, shape, v);
+}
+inline Tensor svec(Shape shape, std::vector<std::string> v) {
+  return Tensor::from_vector<std::string>(DType::kString, shape, v);
+}
+inline Tensor bvec(Shape shape, std::vector<bool> v) {
+  Tensor t = Tensor::empty(DType::kBool, shape);
+  for (size_t i = 0; i < v.size(); ++i) t.data<bool>()[i] = v[i];
+  return t;
+}
+// 0, 1, 2, ... as float in the given shape.
+inline Tensor iota_f(Shape shape) {
+  Tensor t = Tensor::empty(DType::kFloat, shape);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(i);
+  return t;
+}
+
+// Runs one op and asserts that it succeeded: RUN_OK(out, node, {inputs...}); then (*out)[0] is the first output.
+#define RUN_OK(var, ...)                 \
+  auto var = run_single_op(__VA_ARGS__); \
+  ASSERT_TRUE(var.has_value()) << var.status().to_string()
 
 // Checks dtype, shape and |a-b| <= atol + rtol*|b| elementwise (strings/bools exactly).
 void expect_near(const Tensor& got, const Tensor& expected, double rtol = 1e-5, double atol = 1e-6);

@@ -7,26 +7,9 @@
 namespace ferry::test {
 namespace {
 
-Tensor i32vec(Shape s, std::vector<int32_t> v) { return Tensor::from_vector<int32_t>(DType::kInt32, s, v); }
-Tensor svec(Shape s, std::vector<std::string> v) { return Tensor::from_vector<std::string>(DType::kString, s, v); }
-Tensor bvec(Shape s, std::vector<bool> v) {
-  Tensor t = Tensor::empty(DType::kBool, s);
-  for (size_t i = 0; i < v.size(); ++i) t.data<bool>()[i] = v[i];
-  return t;
-}
-Tensor iota_f(Shape s) {
-  Tensor t = Tensor::empty(DType::kFloat, s);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(i);
-  return t;
-}
-
 Node op(const std::string& type, std::vector<std::string> in, std::vector<std::string> out = {"y"}) {
   return Node::make(type, std::move(in), std::move(out));
 }
-
-#define RUN_OK(var, ...)                   \
-  auto var = run_single_op(__VA_ARGS__);  \
-  ASSERT_TRUE(var.has_value()) << var.status().to_string()
 
 TEST(ShapeFamily, ReshapeZeroNegativeAndAllowzero) {
   RUN_OK(a, op("Reshape", {"x", "s"}), {iota_f({2, 3, 4}), ivec({3}, {0, -1, 2})});

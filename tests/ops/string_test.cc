@@ -4,9 +4,6 @@
 namespace ferry::test {
 namespace {
 
-Tensor svec(Shape shape, std::vector<std::string> v) {
-  return Tensor::from_vector<std::string>(DType::kString, std::move(shape), v);
-}
 
 TEST(StringOps, ConcatBroadcast) {
   Node n = Node::make("StringConcat", {"x", "y"}, {"z"});
