@@ -112,44 +112,59 @@ FERRY_AVX512 void qk_block(const float* q, int64_t ldq, int64_t rows, const floa
   }
 }
 
-// y[r][c0, c0 + 16*NV) = sum_{j<t} p[r][j] * v[j][c0, ...) for R rows; the last vector is masked by `last`.
+// y[r][c0, c0 + 16*NV) (+)= sum_{j<t} p[r][j] * v[j][c0, ...) for R rows; the last vector is masked by `last`.
+// With `accumulate` the sums are added to what y holds (the key range is split into L1-sized chunks).
 template <int R, int NV>
 FERRY_AVX512 void pv_tile(const float* p, int64_t ldp, const float* v, int64_t ldv, int64_t t, float* y, int64_t ldy,
-                          __mmask16 last) {
+                          __mmask16 last, bool accumulate) {
+  // Every fixed-count loop is unrolled explicitly: without it GCC keeps acc on the stack (a store per FMA).
   __m512 acc[R][NV];
+  const __mmask16 keep = accumulate ? 0xFFFF : 0;
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
-    for (int c = 0; c < NV; ++c) acc[r][c] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+    for (int c = 0; c < NV; ++c)
+      acc[r][c] = _mm512_maskz_loadu_ps(c == NV - 1 ? static_cast<__mmask16>(keep & last) : keep, y + r * ldy + 16 * c);
   for (int64_t j = 0; j < t; ++j) {
     __m512 b[NV];
-    for (int c = 0; c < NV; ++c)
-      b[c] = c == NV - 1 ? _mm512_maskz_loadu_ps(last, v + j * ldv + 16 * c) : _mm512_loadu_ps(v + j * ldv + 16 * c);
+#pragma GCC unroll 4
+    for (int c = 0; c < NV; ++c) b[c] = _mm512_maskz_loadu_ps(c == NV - 1 ? last : 0xFFFF, v + j * ldv + 16 * c);
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const __m512 a = _mm512_set1_ps(p[r * ldp + j]);
+#pragma GCC unroll 4
       for (int c = 0; c < NV; ++c) acc[r][c] = _mm512_fmadd_ps(a, b[c], acc[r][c]);
     }
   }
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
-    for (int c = 0; c < NV; ++c) {
-      if (c == NV - 1)
-        _mm512_mask_storeu_ps(y + r * ldy + 16 * c, last, acc[r][c]);
-      else
-        _mm512_storeu_ps(y + r * ldy + 16 * c, acc[r][c]);
-    }
+#pragma GCC unroll 4
+    for (int c = 0; c < NV; ++c) _mm512_mask_storeu_ps(y + r * ldy + 16 * c, c == NV - 1 ? last : 0xFFFF, acc[r][c]);
 }
 
 template <int R>
 FERRY_AVX512 void pv_rows(const float* p, int64_t ldp, const float* v, int64_t ldv, int64_t t, int64_t dv, float* y,
-                          int64_t ldy) {
+                          int64_t ldy, bool accumulate) {
   for (int64_t c = 0; c < dv; c += 64) {
     const int64_t w = std::min<int64_t>(64, dv - c);
     const __mmask16 last = tail_mask(w - (w - 1) / 16 * 16);
     switch ((w + 15) / 16) {
-      case 4: pv_tile<R, 4>(p, ldp, v + c, ldv, t, y + c, ldy, last); break;
-      case 3: pv_tile<R, 3>(p, ldp, v + c, ldv, t, y + c, ldy, last); break;
-      case 2: pv_tile<R, 2>(p, ldp, v + c, ldv, t, y + c, ldy, last); break;
-      default: pv_tile<R, 1>(p, ldp, v + c, ldv, t, y + c, ldy, last); break;
+      case 4: pv_tile<R, 4>(p, ldp, v + c, ldv, t, y + c, ldy, last, accumulate); break;
+      case 3: pv_tile<R, 3>(p, ldp, v + c, ldv, t, y + c, ldy, last, accumulate); break;
+      case 2: pv_tile<R, 2>(p, ldp, v + c, ldv, t, y + c, ldy, last, accumulate); break;
+      default: pv_tile<R, 1>(p, ldp, v + c, ldv, t, y + c, ldy, last, accumulate); break;
     }
   }
+}
+
+// Keys per chunk of the P x V product: a chunk of packed V (about 16 KiB) stays in L1 while every 4-row group of
+// the block passes over it (a whole head's V, 50 KiB at 197 keys x 64, does not fit).
+inline int64_t pv_chunk(int64_t dv) { return std::max<int64_t>(16, 4096 / std::max<int64_t>(dv, 1) / 16 * 16); }
+
+// V rows copied contiguous (row stride dv): strided V rows (seq-major layouts, rows 3 KiB+ apart) map to few L1
+// sets and evict each other.
+void pack_v(const SdpHead& h, float* vp) {
+  for (int64_t j = 0; j < h.t; ++j) std::copy(h.v + j * h.ldv, h.v + j * h.ldv + h.dv, vp + j * h.dv);
 }
 
 // kt[p][j] (row stride tp, columns t..tp zero) from K rows or KT rows.
@@ -166,9 +181,9 @@ void pack_kt(const SdpHead& h, int64_t tp, float* kt) {
   }
 }
 
-// Scores of `rows` (<= kRowBlock) query rows from q, softmaxed in sc, then multiplied into y.
+// Scores of `rows` (<= kRowBlock) query rows from q, softmaxed in sc, then multiplied into y (vp: packed V).
 FERRY_AVX512 void run_block(const SdpHead& h, const float* q, float* y, int64_t rows, const float* kt, int64_t tp,
-                            float* sc) {
+                            const float* vp, float* sc) {
   qk_block(q, h.ldq, rows, kt, tp, h.d, h.scale, sc);
   for (int64_t i = 0; i < rows; ++i) {
     float* row = sc + i * tp;
@@ -182,13 +197,19 @@ FERRY_AVX512 void run_block(const SdpHead& h, const float* q, float* y, int64_t 
       softmax_row_double(row, h.t);
     }
   }
-  int64_t r = 0;
-  for (; r + 4 <= rows; r += 4) pv_rows<4>(sc + r * tp, tp, h.v, h.ldv, h.t, h.dv, y + r * h.ldy, h.ldy);
-  switch (rows - r) {
-    case 3: pv_rows<3>(sc + r * tp, tp, h.v, h.ldv, h.t, h.dv, y + r * h.ldy, h.ldy); break;
-    case 2: pv_rows<2>(sc + r * tp, tp, h.v, h.ldv, h.t, h.dv, y + r * h.ldy, h.ldy); break;
-    case 1: pv_rows<1>(sc + r * tp, tp, h.v, h.ldv, h.t, h.dv, y + r * h.ldy, h.ldy); break;
-    default: break;
+  const int64_t chunk = pv_chunk(h.dv);
+  for (int64_t j0 = 0; j0 < h.t; j0 += chunk) {
+    const int64_t jn = std::min(chunk, h.t - j0);
+    const bool acc = j0 > 0;
+    const float* vc = vp + j0 * h.dv;
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4) pv_rows<4>(sc + r * tp + j0, tp, vc, h.dv, jn, h.dv, y + r * h.ldy, h.ldy, acc);
+    switch (rows - r) {
+      case 3: pv_rows<3>(sc + r * tp + j0, tp, vc, h.dv, jn, h.dv, y + r * h.ldy, h.ldy, acc); break;
+      case 2: pv_rows<2>(sc + r * tp + j0, tp, vc, h.dv, jn, h.dv, y + r * h.ldy, h.ldy, acc); break;
+      case 1: pv_rows<1>(sc + r * tp + j0, tp, vc, h.dv, jn, h.dv, y + r * h.ldy, h.ldy, acc); break;
+      default: break;
+    }
   }
 }
 
@@ -199,9 +220,9 @@ bool sdp_avx512_available() {
   return ok;
 }
 
-size_t sdp_avx512_scratch_floats(int64_t t, int64_t d) {
+size_t sdp_avx512_scratch_floats(int64_t t, int64_t d, int64_t dv) {
   const int64_t tp = round16(std::max<int64_t>(t, 1));
-  return static_cast<size_t>(tp * (d + kRowBlock));
+  return static_cast<size_t>(tp * (d + kRowBlock + std::max<int64_t>(dv, 0)));
 }
 
 void sdp_head_avx512(const SdpHead& h, int64_t r0, int64_t r1, float* scratch) {
@@ -209,10 +230,12 @@ void sdp_head_avx512(const SdpHead& h, int64_t r0, int64_t r1, float* scratch) {
   const int64_t tp = round16(h.t);
   float* kt = scratch;
   float* sc = scratch + tp * h.d;
+  float* vp = sc + tp * kRowBlock;
   pack_kt(h, tp, kt);
+  pack_v(h, vp);
   for (int64_t i = r0; i < r1; i += kRowBlock) {
     const int64_t rows = std::min(kRowBlock, r1 - i);
-    run_block(h, h.q + i * h.ldq, h.y + i * h.ldy, rows, kt, tp, sc);
+    run_block(h, h.q + i * h.ldq, h.y + i * h.ldy, rows, kt, tp, vp, sc);
   }
 }
 

@@ -4,7 +4,7 @@
 // cost as much as the arithmetic). No allocation: the caller passes scratch of sdp_avx512_scratch_floats().
 //
 //   SdpHead h{q, ldq, k, ldk, /*k_transposed=*/false, v, ldv, y, ldy, s, t, d, dv, scale};
-//   std::vector<float> scratch(sdp_avx512_scratch_floats(t, d));
+//   std::vector<float> scratch(sdp_avx512_scratch_floats(t, d, dv));
 //   if (sdp_avx512_available()) sdp_head_avx512(h, 0, s, scratch.data());
 //
 // Results equal the sgemm path up to float summation order; rows whose scores hold NaN/inf take the same exact
@@ -32,9 +32,9 @@ struct SdpHead {
 
 // True when the CPU has AVX-512F (checked once).
 bool sdp_avx512_available();
-// Floats of scratch sdp_head_avx512 needs for t keys of d dims.
-size_t sdp_avx512_scratch_floats(int64_t t, int64_t d);
-// Computes query rows [r0, r1) of one head into h.y. `scratch`: sdp_avx512_scratch_floats(h.t, h.d) floats.
+// Floats of scratch sdp_head_avx512 needs for t keys of d dims and values of dv dims.
+size_t sdp_avx512_scratch_floats(int64_t t, int64_t d, int64_t dv);
+// Computes query rows [r0, r1) of one head into h.y. `scratch`: sdp_avx512_scratch_floats(h.t, h.d, h.dv) floats.
 void sdp_head_avx512(const SdpHead& h, int64_t r0, int64_t r1, float* scratch);
 
 }  // namespace ferry

@@ -7,7 +7,8 @@
 // values, so the weights are packed on the first run and cached keyed by B's data pointer (constant storage
 // is stable for a session's lifetime; a different pointer repacks). Primitives are cached per M (rows of A).
 // The reference path (FERRY_DNNL=0, or a primitive oneDNN rejects) is sgemm + a plain epilogue; it is the
-// oracle of the tests. LayerNorm/Gelu/SdpAttention are vectorizable float loops parallel over rows/heads.
+// oracle of the tests. LayerNorm (AVX-512 rows, layer_norm_avx512.h, where the CPU has it)/Gelu/SdpAttention are float loops parallel
+// over rows/heads.
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
@@ -23,6 +24,7 @@
 #include "backends/cpu/kernels/attention_avx512.h"
 #include "backends/cpu/kernels/dnnl_util.h"
 #include "backends/cpu/kernels/gemm.h"
+#include "backends/cpu/kernels/layer_norm_avx512.h"
 #include "backends/cpu/kernels/vec_math.h"
 
 namespace ferry {
@@ -219,9 +221,14 @@ Status layer_norm_kernel(KernelContext& ctx) {
   const float* pg = scale.data<float>();
   const float* pb = bias ? bias->data<float>() : nullptr;
   float* py = y->data<float>();
+  const bool fast = layer_norm_avx512_available();
   ctx.pool().parallel_for(
       rows,
       [&](int64_t r0, int64_t r1) {
+        if (fast) {
+          for (int64_t r = r0; r < r1; ++r) layer_norm_row_avx512(px + r * c, pg, pb, py + r * c, c, eps);
+          return;
+        }
         for (int64_t r = r0; r < r1; ++r) {
           const float* p = px + r * c;
           float* q = py + r * c;
@@ -357,7 +364,7 @@ class SdpAttentionKernel : public CpuKernel {
     const int64_t threads = std::max(1, pool.threads());
     const int64_t per_head = nb >= threads ? 1 : std::min<int64_t>(s, (threads + nb - 1) / nb);  // row chunks
     const int64_t units = nb * per_head, parts = std::min(threads, units);
-    const size_t need = sdp_avx512_scratch_floats(t, d);
+    const size_t need = sdp_avx512_scratch_floats(t, d, dv);
     std::unique_lock<std::mutex> lock(mu_, std::try_to_lock);
     std::vector<std::vector<float>> temporary;
     std::vector<std::vector<float>>& bufs = lock.owns_lock() ? scratch_ : temporary;
