@@ -153,6 +153,34 @@ TEST(FusedConv, ChannelsLastIsTheTransposeOfNchw) {
   }
 }
 
+TEST(FusedConv, WinogradMatchesReferenceAndDirect) {
+  // 3x3 stride 1, channels multiple of 16: conv_dnnl.cc takes oneDNN's Winograd path (blocked activations with
+  // reorders around it, in every channels_last mode, with the residual Z and an activation as post-ops).
+  const Case c{{2, 32, 14, 15}, 48, 3, 1, 1, 1, 1};
+  unsigned seed = 900;
+  for (int mode : {0, 1, 2, 3})
+    for (const std::string act : {"relu", "silu"})
+      for (bool z_after : {false, true}) {
+        SCOPED_TRACE("mode=" + std::to_string(mode) + " " + act + " z_after=" + std::to_string(z_after));
+        Node n = fused(c, act, {}, true, true, mode != 0);
+        n.attrs["channels_last"] = attr_i(mode);
+        n.attrs["z_after_activation"] = attr_i(z_after ? 1 : 0);
+        auto in = inputs(c, true, true, false, seed++);
+        if (mode == 1 || mode == 3) in[0] = to_nhwc(in[0]);
+        if (mode == 1 || mode == 2) in[3] = to_nhwc(in[3]);
+        auto wino = run_with_dnnl(n, in, true);
+        auto ref = run_with_dnnl(n, in, false);
+        setenv("FERRY_DNNL_WINOGRAD", "0", 1);
+        auto direct = run_with_dnnl(n, in, true);
+        unsetenv("FERRY_DNNL_WINOGRAD");
+        ASSERT_EQ(wino.size(), 1u);
+        ASSERT_EQ(ref.size(), 1u);
+        ASSERT_EQ(direct.size(), 1u);
+        expect_near(wino[0], ref[0], 1e-4, 1e-4);
+        expect_near(wino[0], direct[0], 1e-4, 1e-4);
+      }
+}
+
 TEST(FusedConv, RejectsBadInputsWithStatus) {
   const Case c{{1, 4, 5, 5}, 4, 3, 1, 1, 1, 1};
   Node n = fused(c, "clip", {0.f}, false, false, false);  // clip needs 2 params
