@@ -1,5 +1,6 @@
 #include "runtime/executor.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -95,7 +96,19 @@ constexpr InPlaceOp kInPlaceOps[] = {
     {"Sub", 2},       {"Mul", 2},       {"Div", 2},
 };
 
+// ferry.FusedConv may write Y over its residual Z (input 3): the oneDNN sum post-op accumulates into Y, so Y == Z
+// saves conv_dnnl.cc's copy of Z into Y (the reference kernel reads z[i] before storing y[i]). Not with SiLU/sigmoid
+// applied before Z (conv_act.h adds Z after the conv has already overwritten Y). Returns the candidate's index.
+int in_place_first_input(const Node& node) {
+  if (node.domain != "ferry" || node.op_type != "FusedConv" || node.inputs.size() < 4 || node.inputs[3].empty())
+    return 0;
+  const std::string act = node.attr_string("activation", "none");
+  if (node.attr_int("z_after_activation", 0) != 0 && (act == "silu" || act == "sigmoid")) return -1;
+  return 3;
+}
+
 int in_place_candidates(const Node& node) {
+  if (in_place_first_input(node) > 0) return 1;
   if (!node.domain.empty() && node.domain != "ai.onnx") return 0;
   for (const InPlaceOp& p : kInPlaceOps)
     if (node.op_type == p.op) return p.candidates;
@@ -559,7 +572,8 @@ void CompiledGraph::record_step(Recording& rec, size_t k, const std::vector<Tens
   PlanItem& out = rec.items[static_cast<size_t>(rec.item_of_slot[static_cast<size_t>(step.outputs[0])])];
   if (!out.arena_ok || out.alias_of >= 0) return;
   int best = -1;
-  for (int c = 0; c < candidates && c < static_cast<int>(ins.size()); ++c) {
+  const int first = std::max(0, in_place_first_input(*step.node));
+  for (int c = first; c < first + candidates && c < static_cast<int>(ins.size()); ++c) {
     int s = step.inputs[static_cast<size_t>(c)];
     if (s < 0 || !ins[static_cast<size_t>(c)]) continue;
     int item = rec.item_of_slot[static_cast<size_t>(s)];
