@@ -28,6 +28,7 @@ void register_training(OpRegistry& r);
 void register_image(OpRegistry& r);
 void register_fused_transformer(OpRegistry& r);
 void register_fused_conv(OpRegistry& r);
+void register_squeeze_excite(OpRegistry& r);
 
 void register_all_ops(OpRegistry& r) {
   register_elementwise(r);
@@ -55,6 +56,7 @@ void register_all_ops(OpRegistry& r) {
   register_image(r);
   register_fused_transformer(r);
   register_fused_conv(r);
+  register_squeeze_excite(r);
 }
 
 }  // namespace ferry

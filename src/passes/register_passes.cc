@@ -30,6 +30,8 @@ void add_passes_for_level(PassManager& pm, OptLevel level) {
     pm.add(make_fuse_qdq_layout());       // QConv chains to NHWC (int8 between QConvs)
     pm.add(make_conv_channels_last());    // after the fusions, so the fused convs move to NHWC as a whole
     pm.add(make_fuse_conv_nchw_output()); // after it: a region's last conv writes NCHW (no Transpose)
+    pm.add(make_pool_channels_last());    // after it: MaxPool between NHWC convs in NHWC (ferry.MaxPoolNhwc)
+    pm.add(make_fuse_squeeze_excite());   // after conv_channels_last: NHWC SE blocks -> ferry.SqueezeExcite
   }
   pm.add(make_eliminate_dead_code());
 }

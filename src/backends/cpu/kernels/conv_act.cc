@@ -94,6 +94,19 @@ bool deferred_activation_supported(ConvAct act) {
   return avx512 && (act == ConvAct::kSilu || act == ConvAct::kSigmoid);
 }
 
+void omp_team_run(int threads, const std::function<void(int, int)>& fn) {
+  if (threads <= 1 || !gomp().parallel) {
+    fn(0, 1);
+    return;
+  }
+  struct Team {
+    const std::function<void(int, int)>* fn;
+  } team{&fn};
+  gomp().parallel(
+      [](void* p) { (*static_cast<Team*>(p)->fn)(gomp().thread_num(), gomp().num_threads()); }, &team,
+      static_cast<unsigned>(threads), 0);
+}
+
 void apply_conv_activation(ConvAct act, float* y, int64_t n, int threads, const float* z) {
   if (!deferred_activation_supported(act) || n <= 0) return;
   // Below ~64K elements a fork/join costs more than it saves.

@@ -28,6 +28,7 @@ void register_training_kernels(KernelRegistry& r);
 void register_image_kernels(KernelRegistry& r);
 void register_fused_transformer_kernels(KernelRegistry& r);
 void register_fused_conv_kernels(KernelRegistry& r);
+void register_squeeze_excite_kernels(KernelRegistry& r);
 
 void register_all_cpu_kernels(KernelRegistry& r) {
   register_elementwise_kernels(r);
@@ -55,6 +56,7 @@ void register_all_cpu_kernels(KernelRegistry& r) {
   register_image_kernels(r);
   register_fused_transformer_kernels(r);
   register_fused_conv_kernels(r);
+  register_squeeze_excite_kernels(r);
 }
 
 }  // namespace ferry
