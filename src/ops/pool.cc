@@ -1,5 +1,5 @@
 // pool.cc — op semantics (schemas + shape/dtype inference) of the pool family:
-// AveragePool, MaxPool, LpPool, GlobalAveragePool, GlobalMaxPool, GlobalLpPool, MaxUnpool.
+// AveragePool, MaxPool, LpPool, GlobalAveragePool, GlobalMaxPool, GlobalLpPool, MaxUnpool, and ferry.MaxPoolNhwc.
 #include "ops/conv_geometry.h"
 #include "ops/op_registry.h"
 
@@ -99,6 +99,28 @@ Status infer_max_unpool(InferContext& c) {
   return Status::ok();
 }
 
+// ferry.MaxPoolNhwc(X) -> Y: ONNX MaxPool over 2-D windows of a channels-last tensor, X [N, H, W, C] float32 ->
+// Y [N, OH, OW, C] (pool_channels_last.cc puts it inside NHWC conv regions; never in exported files). Attributes:
+// those of MaxPool (kernel_shape, strides, pads, dilations, ceil_mode, auto_pad); no Indices, no storage_order.
+Status infer_max_pool_nhwc(InferContext& c) {
+  if (c.input_dtype(0) != DType::kFloat && c.input_dtype(0) != DType::kUndefined)
+    return c.error(std::string("X must be float32, got ") + dtype_name(c.input_dtype(0)));
+  if (c.node().attr_ints("kernel_shape").size() != 2) return c.error("kernel_shape must have 2 entries");
+  if (c.node().attr("storage_order")) return c.error("storage_order is not an attribute of MaxPoolNhwc");
+  auto wa = WindowAttrs::parse(c.node(), 2, {});
+  if (!wa) return c.error(wa.status().message());
+  const SymShape& x = c.input_shape(0);
+  if (!x.rank_known) {
+    c.set_output(0, DType::kFloat, SymShape::unknown());
+    return Status::ok();
+  }
+  if (x.rank() != 4) return c.error("X must be [N, H, W, C], got " + x.to_string());
+  auto sp = window_output_dims(*wa, {x.dims[1], x.dims[2]});
+  if (!sp) return c.error(sp.status().message());
+  c.set_output(0, DType::kFloat, SymShape::from_dims({x.dims[0], (*sp)[0], (*sp)[1], x.dims[3]}));
+  return Status::ok();
+}
+
 }  // namespace
 
 void register_pool(OpRegistry& r) {
@@ -109,6 +131,7 @@ void register_pool(OpRegistry& r) {
   r.add({"", "GlobalMaxPool", 1, 1, 1, 1, [](InferContext& c) { return infer_global_pool(c, false); }});
   r.add({"", "GlobalLpPool", 1, 1, 1, 1, [](InferContext& c) { return infer_global_pool(c, false); }});
   r.add({"", "MaxUnpool", 2, 3, 1, 1, infer_max_unpool});
+  r.add({"ferry", "MaxPoolNhwc", 1, 1, 1, 1, infer_max_pool_nhwc});
 }
 
 }  // namespace ferry

@@ -1,6 +1,6 @@
 // pool.cc — CPU kernels of the pool family. Reference kernels (computing in double, any spatial rank, every
 // attribute) are the oracle; AveragePool/MaxPool float32 without Indices go to oneDNN (pool_dnnl.cc) when it
-// can express the case exactly, unless FERRY_DNNL=0.
+// can express the case exactly, unless FERRY_DNNL=0. ferry.MaxPoolNhwc (channels-last MaxPool) lives here too.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -148,6 +148,63 @@ class PoolKernel : public CpuKernel {
   std::unique_ptr<DnnlPool> dnnl_;
 };
 
+// ferry.MaxPoolNhwc: MaxPool on [N, H, W, C]. oneDNN on nhwc memory; the reference below when it declines.
+class MaxPoolNhwcKernel : public CpuKernel {
+ public:
+  explicit MaxPoolNhwcKernel(bool use_dnnl) {
+    if (use_dnnl) dnnl_ = std::make_unique<DnnlPool>();
+  }
+  Status run(KernelContext& ctx) override {
+    const Tensor& x = *ctx.input(0);
+    if (x.dtype() != DType::kFloat || x.rank() != 4)
+      return ctx.error("X must be a float32 [N, H, W, C] tensor, got " + shape_to_string(x.shape()));
+    auto wa = WindowAttrs::parse(ctx.node(), 2, {});
+    if (!wa) return ctx.error(wa.status().message());
+    const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
+    auto o = window_output(*wa, {h, w});
+    if (!o) return ctx.error(o.status().message());
+    const int64_t oh = o->out[0], ow = o->out[1];
+    FERRY_ASSIGN_OR_RETURN(Tensor * y, ctx.output(0));
+    if (y->shape() != Shape{n, oh, ow, c})
+      return internal_error("node " + ctx.node().display_name() + ": output " + shape_to_string(y->shape()) +
+                            " differs from the kernel geometry");
+    if (y->numel() == 0) return Status::ok();
+    if (dnnl_ && x.numel() > 0) {
+      DnnlPoolGeom g{true, false, {n, c, h, w}, {n, c, oh, ow}, wa->kernel, wa->strides, wa->dilations,
+                     {o->pads[0], o->pads[1]}, {o->pads[2], o->pads[3]}, true};
+      if (dnnl_->run(g, x, *y, ctx.pool().threads())) return Status::ok();
+    }
+    // Reference: windows that hold no input element (all padding) give -inf, as ONNX MaxPool's.
+    const float* xp = x.data<float>();
+    float* yp = y->data<float>();
+    const int64_t kh = wa->kernel[0], kw = wa->kernel[1], sh = wa->strides[0], sw = wa->strides[1];
+    const int64_t dh = wa->dilations[0], dw = wa->dilations[1], ph = o->pads[0], pw = o->pads[1];
+    ctx.pool().parallel_for(n * oh, [&](int64_t b, int64_t e) {
+      for (int64_t row = b; row < e; ++row) {
+        const int64_t in = row / oh, r = row % oh;
+        for (int64_t q = 0; q < ow; ++q) {
+          float* out = yp + (row * ow + q) * c;
+          std::fill(out, out + c, -std::numeric_limits<float>::infinity());
+          for (int64_t i = 0; i < kh; ++i) {
+            const int64_t ih = r * sh - ph + i * dh;
+            if (ih < 0 || ih >= h) continue;
+            for (int64_t j = 0; j < kw; ++j) {
+              const int64_t iw = q * sw - pw + j * dw;
+              if (iw < 0 || iw >= w) continue;
+              const float* src = xp + ((in * h + ih) * w + iw) * c;
+              for (int64_t ch = 0; ch < c; ++ch) out[ch] = std::max(out[ch], src[ch]);
+            }
+          }
+        }
+      }
+    }, 1);
+    return Status::ok();
+  }
+
+ private:
+  std::unique_ptr<DnnlPool> dnnl_;
+};
+
 CpuKernelFactory pool_factory(PoolKind kind) {
   return [kind](const Node&) -> Expected<std::unique_ptr<CpuKernel>> {
     return std::unique_ptr<CpuKernel>(new PoolKernel(kind, dnnl_enabled()));
@@ -244,6 +301,9 @@ Status max_unpool(KernelContext& ctx) {
 
 void register_pool_kernels(KernelRegistry& r) {
   r.add("", "MaxPool", pool_factory(PoolKind::kMax));
+  r.add("ferry", "MaxPoolNhwc", [](const Node&) -> Expected<std::unique_ptr<CpuKernel>> {
+    return std::unique_ptr<CpuKernel>(new MaxPoolNhwcKernel(dnnl_enabled()));
+  });
   r.add("", "AveragePool", pool_factory(PoolKind::kAvg));
   r.add("", "LpPool", pool_factory(PoolKind::kLp));
   r.add_fn("", "GlobalMaxPool", global_pool<PoolKind::kMax>);

@@ -55,7 +55,8 @@ struct DnnlPool::Impl {
       pl.push_back(g.pads_begin[i]);
       pr.push_back(right);
     }
-    const Tag plain = src.size() == 5 ? Tag::ncdhw : Tag::nchw;
+    if (g.channels_last && src.size() != 4) return false;
+    const Tag plain = g.channels_last ? Tag::nhwc : src.size() == 5 ? Tag::ncdhw : Tag::nchw;
     src_md = memory::desc(src, memory::data_type::f32, plain);
     dst_md = memory::desc(dst, memory::data_type::f32, plain);
     const auto alg = g.max ? dnnl::algorithm::pooling_max

@@ -18,6 +18,7 @@ struct DnnlPoolGeom {
   bool count_include_pad = false;
   Shape x, y;
   std::vector<int64_t> kernel, strides, dilations, pads_begin, pads_end;
+  bool channels_last = false;  // X/Y are [N, H, W, C] (2-D only); x/y above stay NCHW
   bool operator==(const DnnlPoolGeom& o) const = default;
 };
 
