@@ -81,6 +81,56 @@ std::string write_test_model() {
   return path;
 }
 
+// MobileNet-like block: x[N,3,8,8] (padded to 8 stored channels in FP16) -> Conv -> Clip(0,6) -> depthwise Conv ->
+// Clip(0,6) -> 1x1 Conv -> Add(first Clip) ; a second branch Conv (no bias) -> Add -> Relu. Exercises the cuDNN
+// graph path's conv+bias+clip, grouped conv, conv+bias+add and conv+add+relu (and the legacy path in FP32).
+std::string write_clip_model() {
+  Model m;
+  m.opsets[""] = 13;
+  m.ir_version = 8;
+  Graph& g = m.graph;
+  g.name = "cuda_clip_test";
+  g.inputs = {"x"};
+  g.value_info["x"] = {DType::kFloat, SymShape::from_dims({Dim::symbolic("N"), Dim(3), Dim(8), Dim(8)})};
+  g.initializers["w1"] = random_tensor({16, 3, 3, 3}, 11, 0.8f);
+  g.initializers["b1"] = random_tensor({16}, 12, 0.5f);
+  g.initializers["wd"] = random_tensor({16, 1, 3, 3}, 13, 0.8f);
+  g.initializers["bd"] = random_tensor({16}, 14, 0.5f);
+  g.initializers["wp"] = random_tensor({16, 16, 1, 1}, 15, 0.4f);
+  g.initializers["bp"] = random_tensor({16}, 16, 0.1f);
+  g.initializers["w3"] = random_tensor({16, 16, 3, 3}, 17, 0.2f);
+  g.initializers["lo"] = Tensor::scalar_float(0.0f);
+  g.initializers["hi"] = Tensor::scalar_float(6.0f);
+  auto conv = [&](std::vector<std::string> in, const std::string& y, int64_t k, int64_t group) {
+    Node n = Node::make("Conv", std::move(in), {y});
+    n.attrs["pads"] = ints(k == 3 ? std::vector<int64_t>{1, 1, 1, 1} : std::vector<int64_t>{0, 0, 0, 0});
+    n.attrs["kernel_shape"] = ints({k, k});
+    if (group > 1) {
+      Attr a;
+      a.kind = Attr::Kind::kInt;
+      a.i = group;
+      n.attrs["group"] = a;
+    }
+    n.name = y;
+    return n;
+  };
+  g.nodes.push_back(conv({"x", "w1", "b1"}, "c1", 3, 1));
+  g.nodes.push_back(Node::make("Clip", {"c1", "lo", "hi"}, {"r1"}));
+  g.nodes.push_back(conv({"r1", "wd", "bd"}, "cd", 3, 16));
+  g.nodes.push_back(Node::make("Clip", {"cd", "lo", "hi"}, {"rd"}));
+  g.nodes.push_back(conv({"rd", "wp", "bp"}, "cp", 1, 1));
+  g.nodes.push_back(Node::make("Add", {"cp", "r1"}, {"a1"}));
+  g.nodes.push_back(conv({"a1", "w3"}, "c3", 3, 1));
+  g.nodes.push_back(Node::make("Add", {"a1", "c3"}, {"a3"}));
+  g.nodes.push_back(Node::make("Relu", {"a3"}, {"out"}));
+  g.outputs = {"out"};
+  for (auto& n : g.nodes) n.opset = 13;
+  std::string path = (std::filesystem::temp_directory_path() / "ferry_cuda_clip_test.onnx").string();
+  Status st = save_onnx_model(m, path);
+  EXPECT_TRUE(st.is_ok()) << st.to_string();
+  return path;
+}
+
 bool gpu_available(std::string* why) {
   SessionOptions o;
   o.device = "cuda";
@@ -160,6 +210,33 @@ TEST(CudaBackend, MatchesCpuInFp32AndFp16WithFallback) {
         for (size_t k = 0; k < 2; ++k) expect_close(ref[k], (*out)[k], rtol, atol);
       }
       EXPECT_NE((*s)->device_summary().find("1 parts"), std::string::npos) << (*s)->device_summary();
+    }
+  }
+}
+
+TEST(CudaBackend, FusedConvClipAddAndPaddedStemMatchCpu) {
+  std::string why;
+  if (!gpu_available(&why)) GTEST_SKIP() << "no usable CUDA GPU: " << why;
+  std::string path = write_clip_model();
+  for (int64_t batch : {1, 3}) {
+    Tensor x = random_tensor({batch, 3, 8, 8}, static_cast<uint32_t>(100 + batch), 2.0f);
+    auto ref = run(path, SessionOptions{}, x);
+    ASSERT_EQ(ref.size(), 1u);
+    for (const char* precision : {"fp32", "fp16", "bf16"}) {
+      for (bool graph : {false, true}) {
+        SessionOptions o;
+        o.device = "cuda";
+        o.precision = precision;
+        o.cuda_graph = graph;
+        auto out = run(path, o, x);
+        ASSERT_EQ(out.size(), 1u) << precision;
+        // Errors relative to the output's range (values reach ~10 here; FP32 cuDNN may pick Winograd).
+        double range = 1.0;
+        for (int64_t i = 0; i < ref[0].numel(); ++i) range = std::max(range, double(std::fabs(ref[0].data<float>()[i])));
+        const bool fp32 = std::string(precision) == "fp32";
+        const double tol = (fp32 ? 1e-5 : std::string(precision) == "bf16" ? 3e-2 : 5e-3) * range;
+        expect_close(ref[0], out[0], 0.0, tol);
+      }
     }
   }
 }

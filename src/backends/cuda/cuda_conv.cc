@@ -1,13 +1,22 @@
-// cuda_conv.cc — Conv (+ residual Add + Relu fused) through cuDNN, and the pooling ops.
+// cuda_conv.cc — Conv (+ residual Add + Relu / Clip(0, hi) fused) through cuDNN, and the pooling ops.
 //
-// Conv runs as cudnnConvolutionBiasActivationForward: y = act(conv(x, w) + alpha2 * z + bias), the fused group
-// Conv -> Add(z) -> Relu in one launch. The algorithm is chosen once at build time by timing the candidates
-// on the planned buffers (cudnnFindConvolutionForwardAlgorithmEx), within the program's workspace. FP32 runs
-// without TF32 (CUDNN_FMA_MATH) so results track the CPU backend to 1e-4; FP16/BF16 use tensor cores with FP32
-// accumulation.
+// NHWC FP16/BF16 convs first try cuDNN's graph API (cuda_conv_graph.h): conv + bias + residual + activation as
+// one engine picked by heuristics and timing. Otherwise (FP32, NCHW, no engine) the legacy API:
+// cudnnConvolutionBiasActivationForward, y = relu(conv(x, w) + alpha2 * z + bias), the fused group
+// Conv -> Add(z) -> Relu in one launch; the algorithm is chosen once at build time by timing the candidates
+// on the planned buffers (cudnnFindConvolutionForwardAlgorithmEx), within the program's workspace; a fused Clip
+// runs after it as cudnnActivationForward (CLIPPED_RELU). FP32 runs without TF32 (CUDNN_FMA_MATH) so results
+// track the CPU backend to 1e-4; FP16/BF16 use tensor cores with FP32 accumulation. Inputs stored with padded
+// channels (DevTensor::stored_c, conv_layout.h) get a filter with zero extra channels.
 #include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
+#include "backends/cuda/conv_layout.h"
 #include "backends/cuda/cuda_check.h"
+#include "backends/cuda/cuda_conv_graph.h"
 #include "backends/cuda/cuda_ops.h"
 
 namespace ferry::cuda {
@@ -46,9 +55,19 @@ class ConvOp : public CudaOp {
     if (w_desc_) cudnnDestroyFilterDescriptor(w_desc_);
     if (conv_) cudnnDestroyConvolutionDescriptor(conv_);
     if (act_) cudnnDestroyActivationDescriptor(act_);
+    if (clip_) cudnnDestroyActivationDescriptor(clip_);
   }
   Status build(BuildContext& ctx, const OpGroup& group);
   Status enqueue(const RunContext& rc) override {
+    if (graph_) return graph_->execute(rc.cudnn);
+    FERRY_RETURN_IF_ERROR(enqueue_legacy(rc));
+    if (!clip_) return Status::ok();
+    const float one = 1.0f, zero = 0.0f;
+    return cudnn_status(cudnnActivationForward(rc.cudnn, clip_, &one, y_desc_, y_, &zero, y_desc_, y_), name_ + ": clip");
+  }
+
+ private:
+  Status enqueue_legacy(const RunContext& rc) {
     const float one = 1.0f, zero = 0.0f;
     if (fused_) {  // y = relu(conv + z + bias) in one call
       const float alpha2 = z_ ? 1.0f : 0.0f;
@@ -66,8 +85,9 @@ class ConvOp : public CudaOp {
     return Status::ok();
   }
 
- private:
   std::string name_;
+  std::unique_ptr<ConvGraphExec> graph_;  // the cuDNN graph-API plan, when an engine took this conv
+  cudnnActivationDescriptor_t clip_ = nullptr;  // legacy path: a fused Clip(0, hi) after the conv
   cudnnTensorDescriptor_t x_desc_ = nullptr, y_desc_ = nullptr, b_desc_ = nullptr;
   cudnnFilterDescriptor_t w_desc_ = nullptr;
   cudnnConvolutionDescriptor_t conv_ = nullptr;
@@ -93,20 +113,6 @@ Expected<cudnnTensorDescriptor_t> desc4(DType dt, const Shape& s, bool nhwc) {
   return d;
 }
 
-// OIHW -> OHWI (cuDNN's NHWC filter layout).
-Tensor to_ohwi(const Tensor& w) {
-  const Shape& s = w.shape();
-  Tensor out = Tensor::empty(DType::kFloat, {s[0], s[2], s[3], s[1]});
-  const float* src = w.data<float>();
-  float* dst = out.data<float>();
-  for (int64_t o = 0; o < s[0]; ++o)
-    for (int64_t i = 0; i < s[1]; ++i)
-      for (int64_t h = 0; h < s[2]; ++h)
-        for (int64_t x = 0; x < s[3]; ++x)
-          dst[((o * s[2] + h) * s[3] + x) * s[1] + i] = src[((o * s[1] + i) * s[2] + h) * s[3] + x];
-  return out;
-}
-
 Status ConvOp::build(BuildContext& ctx, const OpGroup& group) {
   const Node& n = *group.nodes.front();
   name_ = "node " + group.name();
@@ -114,11 +120,14 @@ Status ConvOp::build(BuildContext& ctx, const OpGroup& group) {
   ConvGeometry geo;
   if (!conv_geometry(n, &geo)) return unsupported(name_ + ": conv attributes not supported on CUDA");
   bool relu = false;
+  float clip_lo = 0, clip_hi = 0;
   std::string residual;
   std::string conv_out = n.outputs[0];
   for (size_t i = 1; i < group.nodes.size(); ++i) {
     const Node& f = *group.nodes[i];
     if (f.op_type == "Relu") relu = true;
+    if (f.op_type == "Clip" && !conv_clip_bounds(g, f, &clip_lo, &clip_hi))
+      return unsupported(name_ + ": fused Clip bounds are not Relu6-like constants");
     if (f.op_type == "Add") residual = f.inputs[0] == conv_out ? f.inputs[1] : f.inputs[0];
     conv_out = f.outputs[0];
   }
@@ -129,7 +138,9 @@ Status ConvOp::build(BuildContext& ctx, const OpGroup& group) {
   if (!w_host) return unsupported(name_ + ": the weight is not a constant");
   const DType dt = x.dtype;
   const bool nhwc = x.nhwc || y.nhwc;
-  FERRY_ASSIGN_OR_RETURN(w_, ctx.upload_constant(nhwc ? to_ohwi(*w_host) : *w_host, dt));
+  const int64_t c_stored = nhwc && x.stored_c > x.shape[1] ? x.stored_c : x.shape[1];
+  if (c_stored != x.shape[1] && geo.group != 1) return internal_error(name_ + ": padded channels on a grouped conv");
+  FERRY_ASSIGN_OR_RETURN(w_, ctx.upload_constant(nhwc ? filter_to_ohwi(*w_host, c_stored) : *w_host, dt));
   const int64_t k = w_host->dim(0);
   Tensor bias = Tensor::zeros(DType::kFloat, {k});
   if (n.has_input(2)) {
@@ -144,14 +155,51 @@ Status ConvOp::build(BuildContext& ctx, const OpGroup& group) {
   }
   x_ = x.ptr;
   y_ = y.ptr;
-  FERRY_ASSIGN_OR_RETURN(x_desc_, desc4(dt, x.shape, nhwc));
+  const Shape xs{x.shape[0], c_stored, x.shape[2], x.shape[3]};
+  const Shape& ws = w_host->shape();
+  const Shape wsp{ws[0], c_stored == x.shape[1] ? ws[1] : c_stored, ws[2], ws[3]};
+  const char* grouped_env = std::getenv("FERRY_CUDNN_GRAPH_GROUPED");
+  const bool grouped_ok = geo.group == 1 || (grouped_env && std::strcmp(grouped_env, "1") == 0);
+  if (nhwc && dt != DType::kFloat && conv_graph_enabled() && grouped_ok) {
+    ConvGraphDesc d;
+    d.dtype = dt;
+    for (int i = 0; i < 4; ++i) {
+      d.x[i] = xs[static_cast<size_t>(i)];
+      d.w[i] = wsp[static_cast<size_t>(i)];
+      d.y[i] = y.shape[static_cast<size_t>(i)];
+    }
+    for (int i = 0; i < 2; ++i) {
+      d.pads[i] = geo.pads[i];
+      d.strides[i] = geo.strides[i];
+      d.dilations[i] = geo.dilations[i];
+    }
+    d.bias = n.has_input(2);
+    d.residual = z_ != nullptr;
+    d.act = clip_hi > 0 ? ConvGraphDesc::Act::kClip : relu ? ConvGraphDesc::Act::kRelu : ConvGraphDesc::Act::kNone;
+    d.clip_hi = clip_hi;
+    auto exec = build_conv_graph(ctx, d, {x_, w_, b_, z_, y_}, name_);
+    if (!exec && d.act == ConvGraphDesc::Act::kClip) {  // retry the clip as Relu + MIN(hi)
+      if (conv_graph_verbose()) std::fprintf(stderr, "[cudnn graph] retry as min: %s\n", exec.status().to_string().c_str());
+      Tensor hi = Tensor::empty(DType::kFloat, {k});
+      for (int64_t i = 0; i < k; ++i) hi.data<float>()[i] = clip_hi;
+      FERRY_ASSIGN_OR_RETURN(void* hi_ptr, ctx.upload_constant(hi, dt));
+      d.clip_as_min = true;
+      ConvGraphPointers p{x_, w_, b_, z_, y_, hi_ptr};
+      exec = build_conv_graph(ctx, d, p, name_);
+    }
+    if (exec) {
+      graph_ = std::move(*exec);
+      return Status::ok();
+    }
+    if (conv_graph_verbose()) std::fprintf(stderr, "[cudnn graph] fallback: %s\n", exec.status().to_string().c_str());
+  }
+  FERRY_ASSIGN_OR_RETURN(x_desc_, desc4(dt, xs, nhwc));
   FERRY_ASSIGN_OR_RETURN(y_desc_, desc4(dt, y.shape, nhwc));
   FERRY_ASSIGN_OR_RETURN(b_desc_, make_tensor_desc(dt, {1, k, 1, 1}));
   FERRY_CUDNN_RETURN_IF_ERROR(cudnnCreateFilterDescriptor(&w_desc_), name_);
-  const Shape& ws = w_host->shape();
   FERRY_CUDNN_RETURN_IF_ERROR(
-      cudnnSetFilter4dDescriptor(w_desc_, cudnn_dtype(dt), nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, static_cast<int>(ws[0]),
-                                 static_cast<int>(ws[1]), static_cast<int>(ws[2]), static_cast<int>(ws[3])),
+      cudnnSetFilter4dDescriptor(w_desc_, cudnn_dtype(dt), nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, static_cast<int>(wsp[0]),
+                                 static_cast<int>(wsp[1]), static_cast<int>(wsp[2]), static_cast<int>(wsp[3])),
       name_);
   FERRY_CUDNN_RETURN_IF_ERROR(cudnnCreateConvolutionDescriptor(&conv_), name_);
   FERRY_CUDNN_RETURN_IF_ERROR(
@@ -172,6 +220,11 @@ Status ConvOp::build(BuildContext& ctx, const OpGroup& group) {
     if (dims[i] != y.shape[static_cast<size_t>(i)])
       return unsupported(name_ + ": cuDNN output shape differs from the graph's " + shape_to_string(y.shape));
   fused_ = relu;
+  if (clip_hi > 0) {
+    FERRY_CUDNN_RETURN_IF_ERROR(cudnnCreateActivationDescriptor(&clip_), name_);
+    FERRY_CUDNN_RETURN_IF_ERROR(
+        cudnnSetActivationDescriptor(clip_, CUDNN_ACTIVATION_CLIPPED_RELU, CUDNN_PROPAGATE_NAN, clip_hi), name_);
+  }
   // Time the candidates on the real buffers (y doubles as scratch output; nothing has run yet).
   cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
   int found = 0;
@@ -253,6 +306,24 @@ Status PoolOp::build(BuildContext& ctx, const OpGroup& group) {
 }
 
 }  // namespace
+
+bool conv_clip_bounds(const Graph& g, const Node& n, float* lo, float* hi) {
+  if (n.op_type != "Clip" || !n.domain.empty()) return false;
+  *lo = -INFINITY;
+  *hi = INFINITY;
+  if (n.opset >= 11) {
+    for (size_t i = 1; i < 3 && i < n.inputs.size(); ++i) {
+      if (n.inputs[i].empty()) continue;
+      auto it = g.initializers.find(n.inputs[i]);
+      if (it == g.initializers.end() || it->second.numel() != 1 || it->second.dtype() != DType::kFloat) return false;
+      (i == 1 ? *lo : *hi) = it->second.data<float>()[0];
+    }
+  } else {
+    *lo = n.attr_float("min", -INFINITY);
+    *hi = n.attr_float("max", INFINITY);
+  }
+  return *lo == 0.0f && std::isfinite(*hi) && *hi > 0.0f;
+}
 
 bool conv_supports(const Graph& g, const Node& n) {
   if (n.op_type != "Conv" || n.inputs.size() < 2 || !g.initializers.count(n.inputs[1])) return false;

@@ -20,12 +20,40 @@ __global__ void to_f32(const T* __restrict__ src, float* __restrict__ dst, size_
     dst[i] = static_cast<float>(src[i]);
 }
 
+// One thread per pixel: reads its c channels (coalesced across the warp per channel), writes cs stored channels
+// (the ones past c zero) as one contiguous run.
+template <typename T>
+__global__ void nchw_to_nhwc_pad(const float* __restrict__ src, T* __restrict__ dst, int64_t n, int64_t c, int64_t hw,
+                                 int64_t cs) {
+  const int64_t pixels = n * hw;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < pixels;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t b = i / hw, p = i - b * hw;
+    const float* s = src + b * c * hw + p;
+    T* d = dst + i * cs;
+    for (int64_t ch = 0; ch < cs; ++ch) d[ch] = static_cast<T>(ch < c ? s[ch * hw] : 0.0f);
+  }
+}
+
 unsigned grid_for(size_t n) {
   size_t blocks = (n + 255) / 256;
   return static_cast<unsigned>(blocks < 65535 ? (blocks ? blocks : 1) : 65535);
 }
 
 }  // namespace
+
+cudaError_t nchw_to_nhwc_padded(const float* src, void* dst, DType dst_type, int64_t n, int64_t c, int64_t hw,
+                                int64_t c_stored, cudaStream_t stream) {
+  if (c_stored < c) return cudaErrorInvalidValue;
+  const unsigned grid = grid_for(static_cast<size_t>(n * hw));
+  if (dst_type == DType::kFloat16)
+    nchw_to_nhwc_pad<<<grid, 256, 0, stream>>>(src, static_cast<__half*>(dst), n, c, hw, c_stored);
+  else if (dst_type == DType::kBFloat16)
+    nchw_to_nhwc_pad<<<grid, 256, 0, stream>>>(src, static_cast<__nv_bfloat16*>(dst), n, c, hw, c_stored);
+  else
+    nchw_to_nhwc_pad<<<grid, 256, 0, stream>>>(src, static_cast<float*>(dst), n, c, hw, c_stored);
+  return cudaGetLastError();
+}
 
 cudaError_t convert_from_f32(const float* src, void* dst, DType dst_type, size_t n, cudaStream_t stream) {
   if (dst_type == DType::kFloat16)

@@ -132,12 +132,14 @@ bool can_fuse(const Graph& g, const OpGroup& group, const Node& next) {
   if (!reads_last) return false;
   bool has_relu = false, has_add = false;
   for (size_t i = 1; i < group.nodes.size(); ++i) {
-    has_relu = has_relu || group.nodes[i]->op_type == "Relu";
+    has_relu = has_relu || group.nodes[i]->op_type == "Relu" || group.nodes[i]->op_type == "Clip";
     has_add = has_add || group.nodes[i]->op_type == "Add";
   }
   if (has_relu) return false;
   if (anchor.op_type == "Conv") {
     if (next.op_type == "Relu") return true;
+    float lo, hi;
+    if (next.op_type == "Clip") return conv_clip_bounds(g, next, &lo, &hi);
     if (next.op_type == "Add" && !has_add && next.inputs.size() == 2) {
       // The residual must have the conv output's shape (no broadcasting) and not be the conv output itself.
       const std::string& other = next.inputs[0] == last.outputs[0] ? next.inputs[1] : next.inputs[0];

@@ -29,6 +29,7 @@ struct DevTensor {
   DType dtype = DType::kUndefined;
   Shape shape;      // logical (ONNX) shape: [N, C, H, W] even when stored NHWC
   bool nhwc = false;  // a 4-D value stored as [N, H, W, C] (the program picks this for conv chains)
+  int64_t stored_c = 0;  // NHWC channels in storage when > shape[1]: extra channels are zero (conv_layout.h)
 };
 
 struct RunContext {
@@ -60,6 +61,9 @@ class BuildContext {
   virtual Expected<DevTensor> value(const std::string& name) = 0;
   // A device copy of `host` (a float tensor converted to `dtype`, or raw bytes for other types).
   virtual Expected<void*> upload_constant(const Tensor& host, DType dtype) = 0;
+  // A slot for build products that ops of the same configuration share (cuDNN execution plans by key); released
+  // before the program's handles.
+  virtual std::shared_ptr<void>& cached(const std::string& key) = 0;
 };
 
 // Several nodes run as one op; nodes.front() is the anchor, nodes.back() produces the materialized outputs.
@@ -81,12 +85,14 @@ bool cuda_supports(const Graph& g, const Node& n);
 bool nhwc_capable(const Graph& g, const Node& n);
 // [N,C,H,W] -> [N,H,W,C] (other ranks unchanged).
 Shape nhwc_order(const Shape& s);
-// Which node may follow `group` into the same op (nullptr: none): Conv+Add+Relu, Gemm+Relu.
+// Which node may follow `group` into the same op (nullptr: none): Conv+Add+Relu/Clip(0, hi), Gemm+Relu.
 bool can_fuse(const Graph& g, const OpGroup& group, const Node& next);
 Expected<std::unique_ptr<CudaOp>> build_cuda_op(BuildContext& ctx, const OpGroup& group);
 
 // Families (one file each).
 bool conv_supports(const Graph& g, const Node& n);
+// A Clip with constant bounds min = 0, 0 < max < inf (Relu6): fusable into a conv as a clipped Relu.
+bool conv_clip_bounds(const Graph& g, const Node& n, float* lo, float* hi);
 Expected<std::unique_ptr<CudaOp>> build_conv(BuildContext& ctx, const OpGroup& group);
 bool pool_supports(const Graph& g, const Node& n);
 Expected<std::unique_ptr<CudaOp>> build_pool(BuildContext& ctx, const OpGroup& group);
@@ -103,5 +109,8 @@ bool is_alias_op(const Node& n);
 // cuda_convert.cu: float32 <-> float16/bfloat16 element conversion on `stream`.
 cudaError_t convert_from_f32(const float* src, void* dst, DType dst_type, size_t n, cudaStream_t stream);
 cudaError_t convert_to_f32(const void* src, DType src_type, float* dst, size_t n, cudaStream_t stream);
+// FP32 NCHW [n, c, hw] -> `dst_type` NHWC [n, hw, c_stored], channels c..c_stored-1 zero.
+cudaError_t nchw_to_nhwc_padded(const float* src, void* dst, DType dst_type, int64_t n, int64_t c, int64_t hw,
+                                int64_t c_stored, cudaStream_t stream);
 
 }  // namespace ferry::cuda

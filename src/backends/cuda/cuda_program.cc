@@ -11,6 +11,7 @@
 
 #include "backends/cuda/cuda_backend.h"
 #include "backends/cuda/cuda_check.h"
+#include "backends/cuda/conv_layout.h"
 #include "backends/cuda/cuda_ops.h"
 #include "backends/cuda/kernels/launch.h"
 #include "core/float_convert.h"
@@ -35,6 +36,7 @@ struct Val {
   int item = -1;
   void* ptr = nullptr;
   bool nhwc = false;
+  int64_t stored_c = 0;  // > shape[1]: NHWC with zero channels up to stored_c (conv inputs, conv_layout.h)
 };
 
 // A 4-D value whose bytes depend on the layout (H*W > 1).
@@ -73,12 +75,14 @@ class CudaProgram final : public DeviceProgram, public BuildContext {
   void* workspace() const override { return workspace_; }
   Expected<DevTensor> value(const std::string& name) override;
   Expected<void*> upload_constant(const Tensor& host, DType dtype) override;
+  std::shared_ptr<void>& cached(const std::string& key) override { return cache_[key]; }
 
  private:
   std::string where() const { return "cuda:" + std::to_string(opt_.device); }
   Status create_resources();
   Status plan(const std::vector<DeviceSegmentSpec>& specs, std::vector<std::vector<OpGroup>>* groups);
   void assign_layouts(const std::vector<std::vector<OpGroup>>& groups);
+  void pad_conv_inputs(const std::vector<DeviceSegmentSpec>& specs, std::vector<PlanItem>* items);
   Status upload(const Transfer& t, cudaStream_t s);
   Status download(const Transfer& t, cudaStream_t s);
   Status enqueue_ops(Segment& seg);
@@ -93,11 +97,14 @@ class CudaProgram final : public DeviceProgram, public BuildContext {
   size_t arena_bytes_ = 0, intermediate_bytes_ = 0;
   char* weights_ = nullptr;
   size_t weights_used_ = 0, weights_cap_ = 0;
+  std::vector<void*> extra_weights_;  // constants past the estimated weight buffer (own allocations, at compile)
+  size_t extra_weight_bytes_ = 0;
   void* workspace_ = nullptr;
   float* scratch_ = nullptr;  // FP32 staging on the device for precision conversion at the edges
   char* pinned_ = nullptr;
   std::unordered_map<std::string, Val> vals_;
   std::unordered_map<std::string, void*> consts_;
+  std::unordered_map<std::string, std::shared_ptr<void>> cache_;  // ops' shared build products (cuDNN plans)
   std::vector<Segment> segs_;
   int fused_nodes_ = 0, ops_ = 0;
   DeviceTimings timings_;
@@ -117,11 +124,13 @@ CudaProgram::~CudaProgram() {
     if (s.exec) cudaGraphExecDestroy(s.exec);
     for (auto e : s.marks) cudaEventDestroy(e);
   }
+  cache_.clear();  // cuDNN execution plans, before their handle
   for (auto e : ev_)
     if (e) cudaEventDestroy(e);
   if (cudnn_) cudnnDestroy(cudnn_);
   if (lt_) cublasLtDestroy(lt_);
   if (stream_) cudaStreamDestroy(stream_);
+  for (void* p : extra_weights_) cudaFree(p);
   for (void* p : {arena_, static_cast<void*>(weights_), workspace_, static_cast<void*>(scratch_)})
     if (p) cudaFree(p);
   if (pinned_) cudaFreeHost(pinned_);
@@ -162,9 +171,16 @@ Expected<void*> CudaProgram::upload_constant(const Tensor& host, DType dtype) {
       dst[i] = dtype == DType::kFloat16 ? float_to_half(src[i]) : float_to_bf16(src[i]);
   }
   size_t bytes = align_up(conv.nbytes());
-  if (weights_used_ + bytes > weights_cap_) return internal_error(where() + ": weight buffer overflow");
-  void* p = weights_ + weights_used_;
-  weights_used_ += bytes;
+  void* p = nullptr;
+  if (weights_used_ + bytes > weights_cap_) {  // the estimate was short: a buffer of its own (compile time only)
+    FERRY_CUDA_RETURN_IF_ERROR(cudaMalloc(&p, std::max<size_t>(bytes, kAlign)),
+                               where() + ": constant of " + std::to_string(bytes) + " bytes");
+    extra_weights_.push_back(p);
+    extra_weight_bytes_ += bytes;
+  } else {
+    p = weights_ + weights_used_;
+    weights_used_ += bytes;
+  }
   FERRY_CUDA_RETURN_IF_ERROR(cudaMemcpy(p, conv.raw_data(), conv.nbytes(), cudaMemcpyHostToDevice),
                              where() + ": weight upload");
   return p;
@@ -172,7 +188,7 @@ Expected<void*> CudaProgram::upload_constant(const Tensor& host, DType dtype) {
 
 Expected<DevTensor> CudaProgram::value(const std::string& name) {
   if (auto it = vals_.find(name); it != vals_.end())
-    return DevTensor{it->second.ptr, it->second.dtype, it->second.shape, it->second.nhwc};
+    return DevTensor{it->second.ptr, it->second.dtype, it->second.shape, it->second.nhwc, it->second.stored_c};
   auto it = graph_.initializers.find(name);
   if (it == graph_.initializers.end()) return internal_error(where() + ": value '" + name + "' has no device storage");
   DType dt = device_dtype(it->second.dtype(), opt_.precision);
@@ -261,6 +277,8 @@ Status CudaProgram::plan(const std::vector<DeviceSegmentSpec>& specs, std::vecto
     step = std::max(step, first + 1);  // an empty segment still takes a step (its uploads/downloads)
     groups->push_back(std::move(seg_groups));
   }
+  assign_layouts(*groups);
+  pad_conv_inputs(specs, &items);
   MemoryPlan mp = plan_memory(items);
   arena_bytes_ = std::max<size_t>(mp.arena_bytes, kAlign);
   intermediate_bytes_ = mp.planned_bytes;
@@ -323,11 +341,37 @@ void CudaProgram::assign_layouts(const std::vector<std::vector<OpGroup>>& groups
   for (auto& [name, v] : vals_) v.nhwc = layout_bearing(v) && parent.count(name) && !bad_roots.count(find(name));
 }
 
+// Uploaded NHWC FP16/BF16 values with C < 8 whose every reader is an ungrouped Conv (the image input of a vision
+// model) are stored with C padded to 8 zero-filled channels, so cuDNN runs the stem conv on tensor cores.
+void CudaProgram::pad_conv_inputs(const std::vector<DeviceSegmentSpec>& specs, std::vector<PlanItem>* items) {
+  if (const char* e = std::getenv("FERRY_CUDA_PAD_CHANNELS"); e && std::strcmp(e, "0") == 0) return;
+  std::unordered_set<std::string> downloads;
+  for (const auto& spec : specs) downloads.insert(spec.downloads.begin(), spec.downloads.end());
+  for (const auto& spec : specs)
+    for (const auto& name : spec.uploads) {
+      Val& v = vals_[name];
+      if (!v.nhwc || downloads.count(name)) continue;
+      int64_t cs = 0;
+      bool ok = true;
+      for (const Node& n : graph_.nodes)
+        for (size_t i = 0; i < n.inputs.size() && ok; ++i) {
+          if (n.inputs[i] != name) continue;
+          int64_t c = padded_conv_channels(v.shape[1], v.dtype, n.op_type == "Conv" ? n.attr_int("group", 1) : 0);
+          ok = n.domain.empty() && n.op_type == "Conv" && i == 0 && c > v.shape[1] && cuda_supports(graph_, n);
+          cs = c;
+        }
+      for (const auto& o : graph_.outputs) ok = ok && o != name;
+      if (!ok || cs <= v.shape[1]) continue;
+      v.stored_c = cs;
+      (*items)[static_cast<size_t>(v.item)].bytes = static_cast<size_t>(shape_numel(v.shape) / v.shape[1] * cs) *
+                                                    dtype_size(v.dtype);
+    }
+}
+
 Status CudaProgram::init(const std::vector<DeviceSegmentSpec>& specs) {
   FERRY_RETURN_IF_ERROR(create_resources());
   std::vector<std::vector<OpGroup>> groups;
   FERRY_RETURN_IF_ERROR(plan(specs, &groups));
-  assign_layouts(groups);
   size_t pinned_bytes = 0, scratch_elems = 0;
   segs_.resize(specs.size());
   for (size_t k = 0; k < specs.size(); ++k) {
@@ -381,7 +425,9 @@ Status CudaProgram::upload(const Transfer& t, cudaStream_t s) {
       where() + ": upload");
   if (direct) return Status::ok();
   cudaError_t e;
-  if (v.nhwc) {
+  if (v.stored_c > 0) {
+    e = nchw_to_nhwc_padded(scratch_, v.ptr, v.dtype, v.shape[0], v.shape[1], v.shape[2] * v.shape[3], v.stored_c, s);
+  } else if (v.nhwc) {
     const int64_t n = v.shape[0], c = v.shape[1], hw = v.shape[2] * v.shape[3];
     if (v.dtype == DType::kFloat16) e = kernels::nchw_to_nhwc<float, __half>(scratch_, static_cast<__half*>(v.ptr), n, c, hw, s);
     else if (v.dtype == DType::kBFloat16)
@@ -523,7 +569,9 @@ std::string CudaProgram::summary() const {
   return where() + " " + precision_name(opt_.precision) + ": " + std::to_string(ops_) + " device ops (" +
          std::to_string(fused_nodes_) + " nodes fused), " + std::to_string(segs_.size()) + " segments, arena " +
          std::to_string(arena_bytes_ >> 20) + " MiB for " + std::to_string(intermediate_bytes_ >> 20) +
-         " MiB of values, weights " + std::to_string(weights_used_ >> 20) + " MiB" +
+         " MiB of values, weights " + std::to_string(weights_used_ >> 20) + " of " + std::to_string(weights_cap_ >> 20) +
+         " MiB" + (extra_weights_.empty() ? "" : " + " + std::to_string(extra_weights_.size()) + " extra (" +
+                                                   std::to_string(extra_weight_bytes_ >> 10) + " KiB)") +
          ", " + std::to_string(nhwc) + " NHWC values" + (opt_.cuda_graph ? ", CUDA graphs" : "");
 }
 
