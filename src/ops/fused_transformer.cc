@@ -11,6 +11,9 @@
 //       Y = softmax(scale * Q x KT, last axis) x V per batch n; attr scale (float, default 1).
 //       With attr seq_major=1 the operands are Q[S, N, d], K[T, N, d] (not transposed), V[T, N, dv] and
 //       Y is [S, N, dv]: the layout torch's MultiheadAttention has around its batched MatMuls.
+//       With seq_major=1 and attr num_heads=H > 0 the heads are split out of packed projections: Q[S, N, Cq],
+//       K[T, N, Ck], V[T, N, Cv]; head h reads columns offsets[i] + h * head_dim (v_head_dim for V) onwards
+//       (attr offsets, 3 ints) and Y is [S, N, H * v_head_dim].
 #include "ops/op_registry.h"
 
 namespace ferry {
@@ -88,6 +91,15 @@ Status infer_sdp_attention(InferContext& c) {
   if (q.rank() != 3 || k.rank() != 3 || v.rank() != 3)
     return c.error("Q, K and V must be 3-D, got " + q.to_string() + ", " + k.to_string() + ", " + v.to_string());
   bool seq = c.node().attr_int("seq_major", 0) != 0;
+  if (int64_t h = c.node().attr_int("num_heads", 0); h > 0) {  // split heads: Y [S, N, H * v_head_dim]
+    int64_t d = c.node().attr_int("head_dim", 0), dv = c.node().attr_int("v_head_dim", d);
+    if (!seq || d <= 0 || dv <= 0) return c.error("num_heads needs seq_major = 1 and positive head dims");
+    auto batch = broadcast_shapes({SymShape::from_dims({q.dims[1]}), SymShape::from_dims({k.dims[1]}),
+                                   SymShape::from_dims({v.dims[1]})});
+    if (!batch) return c.error(batch.status().message());
+    c.set_output(0, DType::kFloat, SymShape::from_dims({q.dims[0], batch->dims[0], Dim(h * dv)}));
+    return Status::ok();
+  }
   int b = seq ? 1 : 0;
   const Dim& s = seq ? q.dims[0] : q.dims[1];
   const Dim& kd = seq ? k.dims[2] : k.dims[1];

@@ -8,6 +8,14 @@
 // The fused kernel never materializes the [N,S,T] scores. A second step (anchored at the SdpAttention) absorbs
 // the transposes torch puts around it: Q = Transpose(Q0, [1,0,2]), KT = Transpose(K0, [1,2,0]),
 // V = Transpose(V0, [1,0,2]) and Y read only by Transpose(Y, [1,0,2]) -> SdpAttention(Q0, K0, V0, seq_major=1).
+// A third step (anchored at a seq-major SdpAttention) splits the heads in the kernel: each of Q0, K0, V0 =
+// Reshape(Slice(P, [a], [b], axes [-1]), shape) with P [S, N, C] and the Reshape giving [S, N * H, w] (H = (b - a)
+// / w) and Y read only by a Reshape -> SdpAttention(Pq, Pk, Pv, num_heads = H, head_dim, v_head_dim, offsets =
+// the three a's), Y [S, N, H * dv] (same memory): the Slice copies go, and the shape arithmetic that only fed the
+// Reshapes is left dead.
+#include <algorithm>
+#include <optional>
+
 #include "passes/fuse_transformer.h"
 #include "passes/fusion_util.h"
 
@@ -37,6 +45,76 @@ std::string strip_scale(const FusionView& v, const std::string& value, float* sc
   return "";
 }
 
+Attr ints_attr(std::vector<int64_t> v) {
+  Attr a;
+  a.kind = Attr::Kind::kInts;
+  a.ints = std::move(v);
+  return a;
+}
+
+Attr int_attr(int64_t i) {
+  Attr a;
+  a.kind = Attr::Kind::kInt;
+  a.i = i;
+  return a;
+}
+
+// The single integer of a constant 1-element int32/int64 tensor.
+std::optional<int64_t> int_scalar(const FusionView& v, const std::string& value) {
+  const Tensor* t = v.constant(value);
+  if (!t || t->numel() != 1) return std::nullopt;
+  if (t->dtype() == DType::kInt64) return t->data<int64_t>()[0];
+  if (t->dtype() == DType::kInt32) return t->data<int32_t>()[0];
+  return std::nullopt;
+}
+
+// Element i of a 3-element shape tensor: a constant, or a Concat (axis 0) of three 1-element pieces whose i-th
+// piece is constant.
+std::optional<int64_t> shape_elem(const FusionView& v, const std::string& shape, int i) {
+  if (const Tensor* t = v.constant(shape)) {
+    if (t->dtype() != DType::kInt64 || t->numel() != 3) return std::nullopt;
+    return t->data<int64_t>()[i];
+  }
+  const Node* cat = v.producer(shape, "Concat");
+  if (!cat || cat->inputs.size() != 3 || cat->attr_int("axis", 0) != 0) return std::nullopt;
+  for (const std::string& in : cat->inputs) {
+    const ValueType* t = v.graph().type_of(in);
+    if (!t || !t->shape.rank_known || t->shape.rank() != 1 || !(t->shape.dims[0] == Dim(1))) return std::nullopt;
+  }
+  return int_scalar(v, cat->inputs[static_cast<size_t>(i)]);
+}
+
+// One operand of a seq-major attention read as heads of a packed projection (see the header comment).
+struct HeadSource {
+  std::string packed;
+  int64_t offset = 0, heads = 0, width = 0;
+  std::vector<const Node*> nodes;  // the Reshape and the Slice
+};
+
+std::optional<HeadSource> head_source(const Graph& g, const FusionView& v, const std::string& value) {
+  const Node* rs = v.producer(value, "Reshape");
+  if (!rs || !v.single_use(value) || rs->inputs.size() < 2) return std::nullopt;
+  const Node* sl = v.producer(rs->inputs[0], "Slice");
+  if (!sl || !v.single_use(rs->inputs[0]) || sl->inputs.size() < 4) return std::nullopt;
+  const ValueType* pt = g.type_of(sl->inputs[0]);
+  if (!pt || pt->dtype != DType::kFloat || !pt->shape.rank_known || pt->shape.rank() != 3) return std::nullopt;
+  const Dim &s = pt->shape.dims[0], &c = pt->shape.dims[2];
+  // The Reshape's target [S, ?, w]: the sequence axis kept (0 copies it unless allowzero) and w a constant.
+  auto s0 = shape_elem(v, rs->inputs[1], 0), w = shape_elem(v, rs->inputs[1], 2);
+  if (!s.known() || !c.known() || !s0 || !w || *w <= 0 || (*s0 != s.value && !(*s0 == 0 && rs->attr_int("allowzero", 0) == 0)))
+    return std::nullopt;
+  auto a = int_scalar(v, sl->inputs[1]), b = int_scalar(v, sl->inputs[2]), axis = int_scalar(v, sl->inputs[3]);
+  if (!a || !b || !axis || (*axis != -1 && *axis != 2)) return std::nullopt;
+  if (sl->inputs.size() > 4 && !sl->inputs[4].empty()) {
+    auto step = int_scalar(v, sl->inputs[4]);
+    if (!step || *step != 1) return std::nullopt;
+  }
+  auto clamp = [&](int64_t x) { return std::clamp<int64_t>(x < 0 ? x + c.value : x, 0, c.value); };
+  const int64_t lo = clamp(*a), hi = clamp(*b);
+  if (hi <= lo || (hi - lo) % *w != 0) return std::nullopt;
+  return HeadSource{sl->inputs[0], lo, (hi - lo) / *w, *w, {rs, sl}};
+}
+
 bool softmax_last_axis(const FusionView& v, const Node& sm) {
   int64_t axis = sm.attr_int("axis", sm.opset < 13 ? 1 : -1);
   return axis == -1 || axis == 2;  // inputs are rank 3 (checked by the caller)
@@ -47,14 +125,16 @@ class FuseAttention : public RewriteRule {
   std::string name() const override { return "fuse_attention"; }
   std::vector<std::string> op_types() const override { return {"MatMul", "SdpAttention"}; }
   bool matches(const Model&, const Node& n) const override {
-    if (n.op_type == "SdpAttention") return n.domain == "ferry" && n.attr_int("seq_major", 0) == 0;
+    if (n.op_type == "SdpAttention") return n.domain == "ferry" && n.attr_int("num_heads", 0) == 0;
     return n.domain.empty() && n.inputs.size() == 2;
   }
 
   Expected<bool> apply(Model& model, size_t index) override {
     Graph& g = model.graph;
     FusionView v(g);
-    if (g.nodes[index].op_type == "SdpAttention") return absorb_transposes(g, v, g.nodes[index]);
+    if (g.nodes[index].op_type == "SdpAttention")
+      return g.nodes[index].attr_int("seq_major", 0) == 0 ? absorb_transposes(g, v, g.nodes[index])
+                                                          : split_heads(g, v, g.nodes[index]);
     const Node& mm2 = g.nodes[index];
     const std::string& vv = mm2.inputs[1];
     const Node* sm = v.producer(mm2.inputs[0], "Softmax");
@@ -95,6 +175,25 @@ class FuseAttention : public RewriteRule {
   static const Node* transpose_of(const FusionView& v, const std::string& value, std::vector<int64_t> perm) {
     const Node* t = v.producer(value, "Transpose");
     return t && v.single_use(value) && t->attr_ints("perm") == perm ? t : nullptr;
+  }
+
+  static bool split_heads(Graph& g, const FusionView& v, const Node& att) {
+    if (att.inputs.size() != 3 || !v.single_use(att.outputs[0])) return false;
+    const Node* reader = v.consumers(att.outputs[0])[0];
+    if (reader->op_type != "Reshape" || !reader->domain.empty() || reader->inputs[0] != att.outputs[0]) return false;
+    auto q = head_source(g, v, att.inputs[0]), k = head_source(g, v, att.inputs[1]),
+         vv = head_source(g, v, att.inputs[2]);
+    if (!q || !k || !vv || q->heads != k->heads || q->heads != vv->heads || q->width != k->width) return false;
+    Node fused = att;
+    fused.inputs = {q->packed, k->packed, vv->packed};
+    fused.attrs["num_heads"] = int_attr(q->heads);
+    fused.attrs["head_dim"] = int_attr(q->width);
+    fused.attrs["v_head_dim"] = int_attr(vv->width);
+    fused.attrs["offsets"] = ints_attr({q->offset, k->offset, vv->offset});
+    std::vector<const Node*> nodes = {&att};
+    for (const HeadSource* h : {&*q, &*k, &*vv}) nodes.insert(nodes.end(), h->nodes.begin(), h->nodes.end());
+    replace_pattern(g, nodes, &att, std::move(fused));
+    return true;
   }
 
   static bool absorb_transposes(Graph& g, const FusionView& v, const Node& att) {

@@ -204,5 +204,55 @@ TEST(SdpAttention, NonFiniteRowsMatchReferencePath) {
   expect_near((*fast)[0], (*ref)[0], 1e-4, 1e-5);
 }
 
+// Split heads: Q/K/V read as heads of packed projections [L, N, C] at column offsets; checked against the plain
+// seq-major kernel on copies of the heads ([L, N*H, w]), on the fast and the reference (FERRY_DNNL=0) paths.
+Tensor take_heads(const Tensor& p, int64_t off, int64_t h, int64_t w) {
+  int64_t l = p.dim(0), n = p.dim(1), c = p.dim(2);
+  Tensor y = Tensor::empty(DType::kFloat, {l, n * h, w});
+  for (int64_t i = 0; i < l; ++i)
+    for (int64_t b = 0; b < n * h; ++b)
+      for (int64_t e = 0; e < w; ++e)
+        y.data<float>()[(i * n * h + b) * w + e] = p.data<float>()[(i * n + b / h) * c + off + (b % h) * w + e];
+  return y;
+}
+
+TEST(SdpAttention, SplitHeadsMatchesCopiedHeads) {
+  struct Case { int64_t s, t, n, h, d, dv, oq, ok, ov, cq, ck, cv; };
+  for (const Case& c : std::vector<Case>{{197, 197, 1, 12, 64, 64, 0, 768, 1536, 2304, 2304, 2304},
+                                         {13, 21, 3, 2, 8, 5, 3, 0, 16, 20, 16, 27},
+                                         {5, 7, 2, 3, 4, 4, 0, 12, 24, 36, 36, 36}}) {
+    Tensor q = rnd({c.s, c.n, c.cq}, 31, -2.f, 2.f), k = rnd({c.t, c.n, c.ck}, 32, -2.f, 2.f),
+           v = rnd({c.t, c.n, c.cv}, 33);
+    Tensor want = naive_seq_attention(take_heads(q, c.oq, c.h, c.d), take_heads(k, c.ok, c.h, c.d),
+                                      take_heads(v, c.ov, c.h, c.dv), 0.125f);
+    Node n = ferry_node("SdpAttention", {"q", "k", "v"},
+                        {{"scale", attr_f(0.125f)}, {"seq_major", attr_i(1)}, {"num_heads", attr_i(c.h)},
+                         {"head_dim", attr_i(c.d)}, {"v_head_dim", attr_i(c.dv)}, {"offsets", attr_ints({c.oq, c.ok, c.ov})}});
+    for (const char* dnnl : {"1", "0"}) {
+      setenv("FERRY_DNNL", dnnl, 1);
+      auto out = run_single_op(n, {q, k, v}, 13);
+      unsetenv("FERRY_DNNL");
+      ASSERT_TRUE(out.has_value()) << out.status().to_string();
+      EXPECT_EQ((*out)[0].shape(), (Shape{c.s, c.n, c.h * c.dv}));
+      expect_near((*out)[0].reshaped({c.s, c.n * c.h, c.dv}), want, 1e-4, 1e-5);
+    }
+  }
+}
+
+TEST(SdpAttention, SplitHeadsRejectsHeadsOutsideTheRows) {
+  Tensor q = rnd({4, 1, 12}, 1), k = rnd({4, 1, 12}, 2), v = rnd({4, 1, 12}, 3);
+  auto node = [](int64_t h, std::vector<int64_t> off) {
+    return ferry_node("SdpAttention", {"q", "k", "v"},
+                      {{"seq_major", attr_i(1)}, {"num_heads", attr_i(h)}, {"head_dim", attr_i(4)},
+                       {"offsets", attr_ints(std::move(off))}});
+  };
+  EXPECT_TRUE(run_single_op(node(3, {0, 0, 0}), {q, k, v}, 13).has_value());
+  auto bad = run_single_op(node(3, {0, 4, 0}), {q, k, v}, 13);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.status().message().find("SdpAttention"), std::string::npos) << bad.status().to_string();
+  EXPECT_FALSE(run_single_op(node(2, {0, 0}), {q, k, v}, 13).has_value());
+  EXPECT_FALSE(run_single_op(node(2, {-1, 0, 0}), {q, k, v}, 13).has_value());
+}
+
 }  // namespace
 }  // namespace ferry::test
