@@ -5,6 +5,7 @@
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -152,12 +153,13 @@ struct DnnlConv::Impl {
     const auto pk = dnnl::prop_kind::forward_inference;
     dnnl::primitive_attr attr = post_op_attr(g);
     if (!g.transpose) {
-      auto make_pd = [&](dnnl::algorithm alg, const memory::desc& s, const memory::desc& d_) {
-        auto d = g.has_bias ? dnnl::convolution_forward::desc(pk, alg, s, w_any, bias_md, d_, strides, dil, pl, pr)
-                            : dnnl::convolution_forward::desc(pk, alg, s, w_any, d_, strides, dil, pl, pr);
-        return dnnl::convolution_forward::primitive_desc(d, attr, eng);
+      // The op desc must outlive its primitive_desc: next_impl() reads it again.
+      auto make_desc = [&](dnnl::algorithm alg, const memory::desc& s, const memory::desc& d) {
+        return g.has_bias ? dnnl::convolution_forward::desc(pk, alg, s, w_any, bias_md, d, strides, dil, pl, pr)
+                          : dnnl::convolution_forward::desc(pk, alg, s, w_any, d, strides, dil, pl, pr);
       };
       dnnl::convolution_forward::primitive_desc pd;
+      std::optional<dnnl::convolution_forward::desc> wino_desc, direct_desc;
       winograd = false;
       if (winograd_candidate(g)) {
         // Winograd runs on blocked activations only (nChw16c): reorders around it, which cost far less than the
@@ -165,13 +167,29 @@ struct DnnlConv::Impl {
         try {
           memory::desc blocked_src(src_dims, memory::data_type::f32, Tag::any);
           memory::desc blocked_dst(dst_dims, memory::data_type::f32, Tag::any);
-          pd = make_pd(dnnl::algorithm::convolution_winograd, blocked_src, blocked_dst);
+          wino_desc.emplace(make_desc(dnnl::algorithm::convolution_winograd, blocked_src, blocked_dst));
+          pd = dnnl::convolution_forward::primitive_desc(*wino_desc, attr, eng);
+          // oneDNN lists F(2x2, 3x3) first for most batch-1 shapes. F(4x4, 3x3) (jit_wino_4x3) does fewer
+          // multiply-adds but its transformed weights are 36/9 the size of the filter: inside resnet50 at batch
+          // 1 it was faster while those fit in L2 (64ch 56x56: 1.28 -> 0.89 ms) and slower beyond (256ch 14x14:
+          // 1.40 -> 1.62 ms, 512ch 7x7: 1.91 -> 2.48 ms). So prefer it for small filters only.
+          const int64_t wino4_weight_bytes = g.x[1] * g.y[1] * 36 * 4;
+          if (wino4_weight_bytes <= (int64_t{1} << 20)) {
+            bool found = false;
+            do {
+              found = std::strstr(pd.impl_info_str(), "wino_4x3") != nullptr;
+            } while (!found && pd.next_impl());
+            if (!found) pd = dnnl::convolution_forward::primitive_desc(*wino_desc, attr, eng);
+          }
           winograd = true;
         } catch (const dnnl::error&) {
           winograd = false;  // not supported for this shape / ISA: the direct convolution below
         }
       }
-      if (!winograd) pd = make_pd(dnnl::algorithm::convolution_direct, src_any, dst_any);
+      if (!winograd) {
+        direct_desc.emplace(make_desc(dnnl::algorithm::convolution_direct, src_any, dst_any));
+        pd = dnnl::convolution_forward::primitive_desc(*direct_desc, attr, eng);
+      }
       src_md = pd.src_desc();
       dst_md = pd.dst_desc();
       w_md = pd.weights_desc();
