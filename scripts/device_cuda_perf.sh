@@ -119,8 +119,8 @@ fi
 grep -h "fallback\|retry" "$O"/bench_graph_*.log 2>/dev/null | sed 's/node .*(cuDNN graph)/NODE/' | sort | uniq -c | sort -rn | head -8
 echo "== bench summary"
 cat "$O/bench.txt"
-# At most 8 files come back: everything else travels in one archive.
-(cd "$O" && tar czf logs.tar.gz --exclude=logs.tar.gz --exclude=bench.txt --exclude=main.log --exclude=diag.txt \
-  --exclude=device_zoo_check.md --exclude=gpu.txt . && find . -type f ! -name logs.tar.gz ! -name bench.txt \
-  ! -name main.log ! -name diag.txt ! -name device_zoo_check.md ! -name gpu.txt -delete)
+# At most 8 files come back: everything else travels in one archive (named files: main.log is still growing).
+(cd "$O" && files=$(ls | grep -v -x -e logs.tar.gz -e bench.txt -e main.log -e diag.txt -e device_zoo_check.md -e gpu.txt)
+ # shellcheck disable=SC2086
+ tar czf logs.tar.gz $files; rm -f $files)
 echo "done at ${SECONDS}s"

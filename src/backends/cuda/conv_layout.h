@@ -26,7 +26,8 @@ inline int64_t padded_conv_channels(int64_t c, DType precision, int64_t group) {
 }
 
 // A float OIHW filter [K, C, R, S] as OHWI [K, R, S, c_stored] (cuDNN's NHWC filter layout); input channels
-// C..c_stored-1 are zero. c_stored < C (or <= 0) means c_stored = C.
+// C..c_stored-1 are zero. c_stored < C (or <= 0) means c_stored = C. C is the filter's own channel count (C / group
+// of the input for grouped convs): pass the padded count only for a padded input, never the input's C.
 inline Tensor filter_to_ohwi(const Tensor& w, int64_t c_stored = 0) {
   const Shape& s = w.shape();
   const int64_t k = s[0], c = s[1], r = s[2], q = s[3];

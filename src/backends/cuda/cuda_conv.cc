@@ -140,7 +140,9 @@ Status ConvOp::build(BuildContext& ctx, const OpGroup& group) {
   const bool nhwc = x.nhwc || y.nhwc;
   const int64_t c_stored = nhwc && x.stored_c > x.shape[1] ? x.stored_c : x.shape[1];
   if (c_stored != x.shape[1] && geo.group != 1) return internal_error(name_ + ": padded channels on a grouped conv");
-  FERRY_ASSIGN_OR_RETURN(w_, ctx.upload_constant(nhwc ? filter_to_ohwi(*w_host, c_stored) : *w_host, dt));
+  // Pad the filter's input channels only for a padded input (never for grouped convs, whose filter has C / group).
+  const int64_t filter_c = c_stored == x.shape[1] ? 0 : c_stored;
+  FERRY_ASSIGN_OR_RETURN(w_, ctx.upload_constant(nhwc ? filter_to_ohwi(*w_host, filter_c) : *w_host, dt));
   const int64_t k = w_host->dim(0);
   Tensor bias = Tensor::zeros(DType::kFloat, {k});
   if (n.has_input(2)) {
