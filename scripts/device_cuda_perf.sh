@@ -10,6 +10,7 @@
 #   legacy: FERRY_CUDNN_GRAPH=0 FERRY_CUDA_PAD_CHANNELS=0   (cuDNN legacy API, 3-channel stem unpadded)
 #   pad:    FERRY_CUDNN_GRAPH=0                             (legacy API, stem input padded to 8 channels)
 #   graph:  defaults                                        (padding + cuDNN graph API conv+bias+add+act)
+#   dw:     FERRY_CUDA_DW_KERNEL=1                          (graph + the own depthwise kernel; mobilenet_v2 only)
 # Zoo models not in CARRY_DIR are exported with the bundled export_zoo.py (TorchScript exporter). BUDGET (s,
 # default 540) bounds the whole script: later steps are skipped when it runs out.
 set -uo pipefail
@@ -47,6 +48,7 @@ bench() {
     legacy) envs=(FERRY_CUDNN_GRAPH=0 FERRY_CUDA_PAD_CHANNELS=0) ;;
     pad) envs=(FERRY_CUDNN_GRAPH=0) ;;
     graph) envs=(FERRY_CUDNN_GRAPH_VERBOSE=1) ;;
+    dw) envs=(FERRY_CUDA_DW_KERNEL=1) ;;
   esac
   local it=200
   [ "$b" -gt 8 ] && it=30
@@ -79,7 +81,8 @@ echo "== A/B benchmarks (FP16, --cuda-graph --no-data-transfers) at ${SECONDS}s"
 for round in 1 2; do
   for m in $MODELS; do
     for b in $BATCHES; do
-      for cfg in legacy pad graph; do
+      for cfg in legacy pad graph dw; do
+        [ "$cfg" = dw ] && [ "$m" != mobilenet_v2 ] && continue  # the own depthwise kernel: no effect elsewhere
         [ "$(left)" -gt 200 ] || { echo "skip $cfg $m b$b (budget)"; continue; }
         bench $cfg "$m" "$b" "--cuda-graph --no-data-transfers" | tee -a "$O/bench.txt"
       done

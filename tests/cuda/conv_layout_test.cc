@@ -35,5 +35,17 @@ TEST(ConvLayout, OhwiWithZeroPaddedChannels) {
   EXPECT_EQ(plain.data<float>()[1], w.data<float>()[r * s]);  // [0,0,0,1] = w[0,1,0,0]
 }
 
+TEST(ConvLayout, DepthwiseFilterAsRsc) {
+  const int64_t c = 16, r = 3, s = 2;
+  Tensor w = Tensor::empty(DType::kFloat, {c, 1, r, s});
+  for (int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = static_cast<float>(i);
+  Tensor o = filter_to_rsc(w);
+  ASSERT_EQ(o.shape(), (Shape{r, s, c}));
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t h = 0; h < r; ++h)
+      for (int64_t x = 0; x < s; ++x)
+        EXPECT_EQ(o.data<float>()[(h * s + x) * c + ch], w.data<float>()[(ch * r + h) * s + x]);
+}
+
 }  // namespace
 }  // namespace ferry::cuda

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 
@@ -222,19 +223,24 @@ TEST(CudaBackend, FusedConvClipAddAndPaddedStemMatchCpu) {
     Tensor x = random_tensor({batch, 3, 8, 8}, static_cast<uint32_t>(100 + batch), 2.0f);
     auto ref = run(path, SessionOptions{}, x);
     ASSERT_EQ(ref.size(), 1u);
+    // The cuDNN paths, then the own depthwise kernel (FERRY_CUDA_DW_KERNEL=1, FP16/BF16 only).
+    for (int dw_kernel = 0; dw_kernel < 2; ++dw_kernel)
     for (const char* precision : {"fp32", "fp16", "bf16"}) {
       for (bool graph : {false, true}) {
+        if (dw_kernel) setenv("FERRY_CUDA_DW_KERNEL", "1", 1);
         SessionOptions o;
         o.device = "cuda";
         o.precision = precision;
         o.cuda_graph = graph;
         auto out = run(path, o, x);
-        ASSERT_EQ(out.size(), 1u) << precision;
+        unsetenv("FERRY_CUDA_DW_KERNEL");
+        ASSERT_EQ(out.size(), 1u) << precision << " dw_kernel " << dw_kernel;
         // Errors relative to the output's range (values reach ~10 here; FP32 cuDNN may pick Winograd).
         double range = 1.0;
         for (int64_t i = 0; i < ref[0].numel(); ++i) range = std::max(range, double(std::fabs(ref[0].data<float>()[i])));
         const bool fp32 = std::string(precision) == "fp32";
         const double tol = (fp32 ? 1e-5 : std::string(precision) == "bf16" ? 3e-2 : 5e-3) * range;
+        SCOPED_TRACE(std::string(precision) + (graph ? " cuda-graph" : "") + (dw_kernel ? " dw-kernel" : ""));
         expect_close(ref[0], out[0], 0.0, tol);
       }
     }

@@ -71,7 +71,9 @@ def main():
                ("fp16-legacy", ["--device", "cuda", "--precision", "fp16"], {"FERRY_CUDNN_GRAPH": "0"}),
                ("fp16-nopad-legacy", ["--device", "cuda", "--precision", "fp16"],
                 {"FERRY_CUDNN_GRAPH": "0", "FERRY_CUDA_PAD_CHANNELS": "0"}),
-               ("fp16-grouped-graph", ["--device", "cuda", "--precision", "fp16"], {"FERRY_CUDNN_GRAPH_GROUPED": "1"})]
+               ("fp16-grouped-graph", ["--device", "cuda", "--precision", "fp16"], {"FERRY_CUDNN_GRAPH_GROUPED": "1"}),
+               ("fp16-dwkernel", ["--device", "cuda", "--precision", "fp16"], {"FERRY_CUDA_DW_KERNEL": "1"}),
+               ("bf16-dwkernel", ["--device", "cuda", "--precision", "bf16"], {"FERRY_CUDA_DW_KERNEL": "1"})]
     for kind in ["stem_clip", "dw", "dw_s2", "dw_clip", "pw_add", "pw_clip", "block"]:
         m, cin = model(kind, rng)
         with tempfile.TemporaryDirectory() as d:

@@ -42,4 +42,15 @@ inline Tensor filter_to_ohwi(const Tensor& w, int64_t c_stored = 0) {
   return out;
 }
 
+// A float depthwise filter [C, 1, R, S] as [R, S, C] (the own depthwise kernel's layout: one 16-byte load per tap
+// covers 8 channels).
+inline Tensor filter_to_rsc(const Tensor& w) {
+  const Shape& s = w.shape();
+  const int64_t c = s[0], r = s[2], q = s[3];
+  Tensor out = Tensor::empty(DType::kFloat, {r, q, c});
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t i = 0; i < r * q; ++i) out.data<float>()[i * c + ch] = w.data<float>()[ch * r * q + i];
+  return out;
+}
+
 }  // namespace ferry::cuda

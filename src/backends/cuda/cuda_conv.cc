@@ -60,6 +60,7 @@ class ConvOp : public CudaOp {
   Status build(BuildContext& ctx, const OpGroup& group);
   Status enqueue(const RunContext& rc) override {
     if (graph_) return graph_->execute(rc.cudnn);
+    if (dw_) return cuda_status(depthwise_conv_nhwc(dtype_, x_, w_, b_, z_, y_, dwp_, rc.stream), name_);
     FERRY_RETURN_IF_ERROR(enqueue_legacy(rc));
     if (!clip_) return Status::ok();
     const float one = 1.0f, zero = 0.0f;
@@ -87,6 +88,9 @@ class ConvOp : public CudaOp {
 
   std::string name_;
   std::unique_ptr<ConvGraphExec> graph_;  // the cuDNN graph-API plan, when an engine took this conv
+  bool dw_ = false;                        // the own depthwise kernel (FERRY_CUDA_DW_KERNEL=1)
+  DepthwiseParams dwp_;
+  DType dtype_ = DType::kFloat;
   cudnnActivationDescriptor_t clip_ = nullptr;  // legacy path: a fused Clip(0, hi) after the conv
   cudnnTensorDescriptor_t x_desc_ = nullptr, y_desc_ = nullptr, b_desc_ = nullptr;
   cudnnFilterDescriptor_t w_desc_ = nullptr;
@@ -140,9 +144,24 @@ Status ConvOp::build(BuildContext& ctx, const OpGroup& group) {
   const bool nhwc = x.nhwc || y.nhwc;
   const int64_t c_stored = nhwc && x.stored_c > x.shape[1] ? x.stored_c : x.shape[1];
   if (c_stored != x.shape[1] && geo.group != 1) return internal_error(name_ + ": padded channels on a grouped conv");
+  // Depthwise convs (multiplier 1, C % 8 == 0) in FP16/BF16 NHWC may run the own kernel (opt-in, not yet run on
+  // a GPU): its filter is [R, S, C].
+  const char* dw_env = std::getenv("FERRY_CUDA_DW_KERNEL");
+  const Shape& w_shape = w_host->shape();
+  dw_ = dw_env && std::strcmp(dw_env, "1") == 0 && nhwc && dt != DType::kFloat && c_stored == x.shape[1] &&
+        geo.group == x.shape[1] && w_shape[0] == x.shape[1] && w_shape[1] == 1 && x.shape[1] % 8 == 0 &&
+        y.shape[1] == x.shape[1];
+  for (int i = 0; i < 2 && dw_; ++i) {  // the graph's output size must be the conv's
+    const int64_t in = x.shape[static_cast<size_t>(2 + i)], kk = w_shape[static_cast<size_t>(2 + i)];
+    dw_ = y.shape[static_cast<size_t>(2 + i)] ==
+          (in + 2 * geo.pads[i] - geo.dilations[i] * (kk - 1) - 1) / geo.strides[i] + 1;
+  }
   // Pad the filter's input channels only for a padded input (never for grouped convs, whose filter has C / group).
   const int64_t filter_c = c_stored == x.shape[1] ? 0 : c_stored;
-  FERRY_ASSIGN_OR_RETURN(w_, ctx.upload_constant(nhwc ? filter_to_ohwi(*w_host, filter_c) : *w_host, dt));
+  FERRY_ASSIGN_OR_RETURN(w_, ctx.upload_constant(dw_     ? filter_to_rsc(*w_host)
+                                                 : nhwc ? filter_to_ohwi(*w_host, filter_c)
+                                                        : *w_host,
+                                                 dt));
   const int64_t k = w_host->dim(0);
   Tensor bias = Tensor::zeros(DType::kFloat, {k});
   if (n.has_input(2)) {
@@ -157,6 +176,15 @@ Status ConvOp::build(BuildContext& ctx, const OpGroup& group) {
   }
   x_ = x.ptr;
   y_ = y.ptr;
+  dtype_ = dt;
+  if (dw_) {
+    auto i32 = [](int64_t v) { return static_cast<int>(v); };
+    dwp_ = DepthwiseParams{i32(x.shape[0]), i32(x.shape[2]), i32(x.shape[3]), i32(x.shape[1]), i32(y.shape[2]),
+                           i32(y.shape[3]), i32(w_shape[2]), i32(w_shape[3]), geo.strides[0], geo.strides[1],
+                           geo.pads[0], geo.pads[1], geo.dilations[0], geo.dilations[1],
+                           clip_hi > 0 ? 2 : relu ? 1 : 0, clip_hi};
+    return Status::ok();
+  }
   const Shape xs{x.shape[0], c_stored, x.shape[2], x.shape[3]};
   const Shape& ws = w_host->shape();
   const Shape wsp{ws[0], c_stored == x.shape[1] ? ws[1] : c_stored, ws[2], ws[3]};

@@ -109,6 +109,16 @@ bool is_alias_op(const Node& n);
 // cuda_convert.cu: float32 <-> float16/bfloat16 element conversion on `stream`.
 cudaError_t convert_from_f32(const float* src, void* dst, DType dst_type, size_t n, cudaStream_t stream);
 cudaError_t convert_to_f32(const void* src, DType src_type, float* dst, size_t n, cudaStream_t stream);
+// cuda_depthwise.cu: depthwise conv (group = C = K, multiplier 1) on NHWC FP16/BF16, C % 8 == 0; filter [R, S, C];
+// y = act(conv(x, w) + bias + z), act 0 none, 1 Relu, 2 Clip(0, hi); z may be null.
+struct DepthwiseParams {
+  int n = 0, h = 0, w = 0, c = 0, p = 0, q = 0, r = 0, s = 0;
+  int stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
+  int act = 0;
+  float hi = 0;
+};
+cudaError_t depthwise_conv_nhwc(DType dtype, const void* x, const void* w, const void* bias, const void* z, void* y,
+                                const DepthwiseParams& d, cudaStream_t stream);
 // FP32 NCHW [n, c, hw] -> `dst_type` NHWC [n, hw, c_stored], channels c..c_stored-1 zero.
 cudaError_t nchw_to_nhwc_padded(const float* src, void* dst, DType dst_type, int64_t n, int64_t c, int64_t hw,
                                 int64_t c_stored, cudaStream_t stream);
