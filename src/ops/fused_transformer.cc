@@ -3,8 +3,9 @@
 // None of these exist in ONNX files written by exporters; src/passes/fuse_*.cc produce them from the
 // standard-op patterns torch exports (see each pass for the exact pattern). All are float32 only.
 //
-//   ferry.FusedMatMul(A[..., K], B[K, N] (or [N, K] with trans_b=1), bias[N]?) -> Y[..., N]
-//       Y = act(A x B + bias); attr activation: "none" | "relu" | "gelu" (erf form); B is a constant.
+//   ferry.FusedMatMul(A[..., K], B[K, N] (or [N, K] with trans_b=1), bias[N]?, residual[..., N]?) -> Y[..., N]
+//       Y = act(A x B + bias) + residual; attr activation: "none" | "relu" | "gelu" (erf form); B is a constant;
+//       residual (a transformer's skip connection) has exactly Y's shape.
 //   ferry.LayerNorm(X[..., C], scale[C], bias[C]?) -> Y: normalizes over the last axis; attr epsilon.
 //   ferry.Gelu(X) -> Y = 0.5 x (1 + erf(x / sqrt 2)) (exact, erf form).
 //   ferry.SdpAttention(Q[N, S, d], KT[N, d, T], V[N, T, dv]) -> Y[N, S, dv] (N broadcasts: 1 or N each)
@@ -54,6 +55,12 @@ Status infer_fused_matmul(InferContext& c) {
   }
   SymShape y = a;
   y.dims.back() = n;
+  if (c.has_input(3)) {  // residual: exactly Y's shape (no broadcast)
+    const SymShape& r = c.input_shape(3);
+    bool ok = !r.rank_known || r.rank() == y.rank();
+    for (int i = 0; ok && r.rank_known && i < r.rank(); ++i) ok = dims_agree(r.dims[i], y.dims[i]);
+    if (!ok) return c.error("residual must have the shape of Y " + y.to_string() + ", got " + r.to_string());
+  }
   c.set_output(0, DType::kFloat, y);
   return Status::ok();
 }
@@ -120,7 +127,7 @@ Status infer_sdp_attention(InferContext& c) {
 }  // namespace
 
 void register_fused_transformer(OpRegistry& r) {
-  r.add({"ferry", "FusedMatMul", 2, 3, 1, 1, infer_fused_matmul});
+  r.add({"ferry", "FusedMatMul", 2, 4, 1, 1, infer_fused_matmul});
   r.add({"ferry", "LayerNorm", 2, 3, 1, 1, infer_layer_norm});
   r.add({"ferry", "Gelu", 1, 1, 1, 1, infer_gelu});
   r.add({"ferry", "SdpAttention", 3, 3, 1, 1, infer_sdp_attention});

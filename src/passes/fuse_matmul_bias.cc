@@ -5,6 +5,8 @@
 //   Y = Add(MatMul(A, B), bias)           bias a constant float with N elements, shape [N] (either Add order)
 //   Y = Gemm(A, B, C)                     alpha = beta = 1, transA = 0, C constant [N]; transB -> trans_b
 //   Y = Relu(FusedMatMul(...)) / ferry.Gelu(FusedMatMul(...))  -> activation folded in
+//   Y = Add(FusedMatMul(...), R) (either order)  -> R as the residual input (4th), added after the activation;
+//       R must have exactly Y's shape (known rank, equal dims: no broadcast) — a transformer's skip connection
 // FusedMatMul's kernel packs B once for oneDNN, so only constant B qualifies. Intermediates have one reader.
 #include "passes/fuse_transformer.h"
 #include "passes/fusion_util.h"
@@ -53,7 +55,7 @@ Node make_fused(const std::string& name, std::vector<std::string> inputs, const 
 class FuseMatMulBias : public RewriteRule {
  public:
   std::string name() const override { return "fuse_matmul_bias"; }
-  std::vector<std::string> op_types() const override { return {"MatMul", "Gemm", "Relu", "Gelu"}; }
+  std::vector<std::string> op_types() const override { return {"MatMul", "Gemm", "Relu", "Gelu", "Add"}; }
   bool matches(const Model&, const Node& n) const override {
     if (n.op_type == "Gelu") return n.domain == "ferry";
     return n.domain.empty();
@@ -64,6 +66,7 @@ class FuseMatMulBias : public RewriteRule {
     FusionView v(g);
     const Node& n = g.nodes[index];
     if (n.op_type == "Relu" || n.op_type == "Gelu") return fold_activation(g, v, n);
+    if (n.op_type == "Add") return fold_residual(g, v, n);
     if (n.inputs.size() < 2 || n.outputs.empty()) return false;
     const Tensor* b = v.constant(n.inputs[1]);
     if (!b || b->dtype() != DType::kFloat || b->rank() != 2) return false;
@@ -106,12 +109,45 @@ class FuseMatMulBias : public RewriteRule {
   static bool fold_activation(Graph& g, const FusionView& v, const Node& act) {
     if (act.inputs.empty() || act.outputs.empty()) return false;
     const Node* mm = v.producer(act.inputs[0], "FusedMatMul", "ferry");
-    if (!mm || !v.single_use(act.inputs[0]) || mm->attr_string("activation", "none") != "none") return false;
+    if (!mm || !v.single_use(act.inputs[0]) || mm->attr_string("activation", "none") != "none" || has_residual(*mm))
+      return false;
     Node fused = *mm;
     fused.outputs = act.outputs;
     fused.attrs["activation"] = str_attr(act.op_type == "Relu" ? "relu" : "gelu");
     replace_pattern(g, {mm, &act}, &act, std::move(fused));
     return true;
+  }
+
+  static bool has_residual(const Node& mm) { return mm.inputs.size() > 3 && !mm.inputs[3].empty(); }
+
+  static bool same_known_shape(const ValueType* a, const ValueType* b) {
+    if (!a || !b || !a->shape.rank_known || !b->shape.rank_known || a->shape.rank() != b->shape.rank()) return false;
+    for (int i = 0; i < a->shape.rank(); ++i) {
+      const Dim &x = a->shape.dims[i], &y = b->shape.dims[i];
+      if (!(x == y) || (!x.known() && x.symbol.empty())) return false;  // unknown dims without a name: unprovable
+    }
+    return true;
+  }
+
+  static bool fold_residual(Graph& g, const FusionView& v, const Node& add) {
+    if (add.inputs.size() != 2 || add.outputs.empty()) return false;
+    for (int side = 0; side < 2; ++side) {
+      const std::string& y = add.inputs[side];
+      const std::string& r = add.inputs[1 - side];
+      const Node* mm = v.producer(y, "FusedMatMul", "ferry");
+      if (!mm || !v.single_use(y) || has_residual(*mm) || r == y) continue;
+      const ValueType* rt = g.type_of(r);
+      if (!rt || rt->dtype != DType::kFloat || !same_known_shape(g.type_of(y), rt) ||
+          !same_known_shape(g.type_of(add.outputs[0]), rt))
+        continue;
+      Node fused = *mm;
+      fused.inputs.resize(4);  // bias stays "" (absent) when there is none
+      fused.inputs[3] = r;
+      fused.outputs = add.outputs;
+      replace_pattern(g, {mm, &add}, &add, std::move(fused));
+      return true;
+    }
+    return false;
   }
 };
 

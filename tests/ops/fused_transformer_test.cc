@@ -72,6 +72,37 @@ TEST(FusedMatMul, MatchesNaiveOnOddShapesBothPaths) {
   }
 }
 
+// The residual (4th input) is added after the activation, with and without a bias, on both paths.
+TEST(FusedMatMul, ResidualAddedAfterActivationBothPaths) {
+  struct Case { Shape a; int64_t n; bool trans_b, bias; const char* act; };
+  for (const Case& c : std::vector<Case>{{{1, 128, 64}, 32, false, true, "none"},
+                                         {{2, 7, 13}, 19, true, false, "relu"},
+                                         {{197, 40}, 24, false, true, "gelu"}}) {
+    int64_t k = c.a.back();
+    Tensor a = rnd(c.a, 41, -2.f, 2.f);
+    Tensor b = c.trans_b ? rnd({c.n, k}, 42) : rnd({k, c.n}, 42);
+    Tensor bias = rnd({c.n}, 43);
+    Tensor want = naive_fused_matmul(a, b, c.bias ? &bias : nullptr, c.trans_b, c.act);
+    Tensor res = rnd(want.shape(), 44, -3.f, 3.f);
+    for (int64_t i = 0; i < want.numel(); ++i) want.data<float>()[i] += res.data<float>()[i];
+    std::map<std::string, Attr> attrs = {{"activation", attr_s(c.act)}, {"trans_b", attr_i(c.trans_b)}};
+    std::vector<std::string> ins = {"a", "b", c.bias ? "bias" : "", "res"};
+    std::vector<Tensor> vals = {a, b};
+    if (c.bias) vals.push_back(bias);
+    vals.push_back(res);
+    for (const char* dnnl : {"1", "0"}) {
+      setenv("FERRY_DNNL", dnnl, 1);
+      auto out = run_single_op(ferry_node("FusedMatMul", ins, attrs), vals, 13);
+      unsetenv("FERRY_DNNL");
+      ASSERT_TRUE(out.has_value()) << out.status().to_string();
+      expect_near((*out)[0], want, 1e-4, 1e-5);
+    }
+  }
+  auto bad = run_single_op(ferry_node("FusedMatMul", {"a", "b", "", "r"}), {rnd({3, 4}, 1), rnd({4, 6}, 2),
+                                                                              rnd({3, 5}, 3)}, 13);
+  EXPECT_FALSE(bad.has_value());
+}
+
 TEST(FusedMatMul, RejectsBadShapes) {
   auto out = run_single_op(ferry_node("FusedMatMul", {"a", "b"}), {rnd({3, 4}, 1), rnd({5, 6}, 2)}, 13);
   EXPECT_FALSE(out.has_value());

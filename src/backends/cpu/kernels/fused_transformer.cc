@@ -1,14 +1,15 @@
 // fused_transformer.cc — CPU kernels of the ferry-domain transformer ops (schemas in src/ops/fused_transformer.cc).
 //
 // ferry.FusedMatMul: the fast path is a oneDNN matmul primitive whose weights format is chosen by oneDNN
-// ("any") and filled once (a reorder of the constant B) per distinct weights layout; bias and the activation
-// run as the primitive's bias and eltwise post-op. Rows of A are split over the session's ThreadPool, one
-// single-threaded primitive per block (no OpenMP team next to the pool). The kernel factory only sees the Node, not the initializer
-// values, so the weights are packed on the first run and cached keyed by B's data pointer (constant storage
-// is stable for a session's lifetime; a different pointer repacks). Primitives are cached per M (rows of A).
+// ("any") and filled once (a reorder of the constant B) per distinct weights layout; bias, the activation and
+// the residual run as the primitive's bias, eltwise post-op and binary-add post-op. Rows of A are split over
+// the session's ThreadPool, one single-threaded primitive per block (no OpenMP team next to the pool). The
+// kernel factory only sees the Node, not the initializer values, so the weights are packed on the first run
+// and cached keyed by B's data pointer (constant storage is stable for a session's lifetime; a different
+// pointer repacks). Primitives are cached per M (rows of A).
 // The reference path (FERRY_DNNL=0, or a primitive oneDNN rejects) is sgemm + a plain epilogue; it is the
-// oracle of the tests. LayerNorm (AVX-512 rows, layer_norm_avx512.h, where the CPU has it)/Gelu/SdpAttention are float loops parallel
-// over rows/heads.
+// oracle of the tests. LayerNorm (AVX-512 rows, layer_norm_avx512.h, where the CPU has it), Gelu and
+// SdpAttention are float loops parallel over rows/heads.
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
@@ -35,8 +36,9 @@ enum class Act { kNone, kRelu, kGelu };
 
 inline float gelu_ref(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f)); }
 
-void apply_epilogue(float* y, int64_t m, int64_t n, const float* bias, Act act, ThreadPool& pool) {
-  if (!bias && act == Act::kNone) return;
+void apply_epilogue(float* y, int64_t m, int64_t n, const float* bias, Act act, const float* residual,
+                    ThreadPool& pool) {
+  if (!bias && act == Act::kNone && !residual) return;
   pool.parallel_for(
       m,
       [&](int64_t r0, int64_t r1) {
@@ -48,6 +50,8 @@ void apply_epilogue(float* y, int64_t m, int64_t n, const float* bias, Act act, 
             for (int64_t j = 0; j < n; ++j) row[j] = row[j] > 0.f ? row[j] : 0.f;
           else if (act == Act::kGelu)
             for (int64_t j = 0; j < n; ++j) row[j] = gelu_ref(row[j]);
+          if (residual)
+            for (int64_t j = 0; j < n; ++j) row[j] += residual[r * n + j];
         }
       },
       std::max<int64_t>(1, 4096 / std::max<int64_t>(1, n)));
@@ -62,7 +66,9 @@ class FusedMatMulKernel : public CpuKernel {
     const Tensor& a = *ctx.input(0);
     const Tensor& b = *ctx.input(1);
     const Tensor* bias = ctx.input(2);
-    if (a.dtype() != DType::kFloat || b.dtype() != DType::kFloat || (bias && bias->dtype() != DType::kFloat))
+    const Tensor* res = ctx.input(3);
+    if (a.dtype() != DType::kFloat || b.dtype() != DType::kFloat || (bias && bias->dtype() != DType::kFloat) ||
+        (res && res->dtype() != DType::kFloat))
       return ctx.unsupported_error("FusedMatMul supports float32 only");
     if (b.rank() != 2 || a.rank() < 1) return ctx.error("FusedMatMul needs A of rank >= 1 and a 2-D B");
     int64_t k = trans_b_ ? b.dim(1) : b.dim(0), n = trans_b_ ? b.dim(0) : b.dim(1);
@@ -71,13 +77,18 @@ class FusedMatMulKernel : public CpuKernel {
     FERRY_ASSIGN_OR_RETURN(Tensor * y, ctx.output(0));
     int64_t m = k > 0 ? a.numel() / k : 0;
     if (y->numel() != m * n) return ctx.error("FusedMatMul output size disagrees with inference");
+    if (res && res->numel() != m * n)
+      return ctx.error("FusedMatMul residual " + shape_to_string(res->shape()) + " must have the " +
+                       std::to_string(m * n) + " elements of Y");
     if (y->numel() == 0) return Status::ok();
     const float* pbias = bias ? bias->data<float>() : nullptr;
-    if (use_dnnl_ && k > 0 && run_dnnl(ctx, a.data<float>(), b.data<float>(), pbias, y->data<float>(), m, n, k))
+    const float* pres = res ? res->data<float>() : nullptr;
+    if (use_dnnl_ && k > 0 &&
+        run_dnnl(ctx, a.data<float>(), b.data<float>(), pbias, pres, y->data<float>(), m, n, k))
       return Status::ok();
     sgemm(false, trans_b_, m, n, k, 1.f, a.data<float>(), k, b.data<float>(), trans_b_ ? k : n, 0.f,
           y->data<float>(), n, &ctx.pool());
-    apply_epilogue(y->data<float>(), m, n, pbias, act_, ctx.pool());
+    apply_epilogue(y->data<float>(), m, n, pbias, act_, pres, ctx.pool());
     return Status::ok();
   }
 
@@ -91,7 +102,7 @@ class FusedMatMulKernel : public CpuKernel {
   // The primitive for row block `block` of `m` rows (created on first use; packs B once per distinct weights
   // layout). Each block gets its own primitive and user-mode scratchpad: with the library's default scratchpad
   // two threads executing one primitive at once share scratch memory and corrupt each other's results.
-  Prim& prim_for(int64_t block, int64_t m, int64_t n, int64_t k, const float* b, bool has_bias) {
+  Prim& prim_for(int64_t block, int64_t m, int64_t n, int64_t k, const float* b, bool has_bias, bool has_res) {
     using dt = dnnl::memory::data_type;
     using tag = dnnl::memory::format_tag;
     auto it = prims_.find({block, m});
@@ -102,12 +113,12 @@ class FusedMatMulKernel : public CpuKernel {
     dnnl::memory::desc c_md({m, n}, dt::f32, tag::ab);
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    if (act_ != Act::kNone) {
-      dnnl::post_ops po;
+    dnnl::post_ops po;
+    if (act_ != Act::kNone)
       po.append_eltwise(1.f, act_ == Act::kRelu ? dnnl::algorithm::eltwise_relu : dnnl::algorithm::eltwise_gelu_erf,
                         0.f, 0.f);
-      attr.set_post_ops(po);
-    }
+    if (has_res) po.append_binary(dnnl::algorithm::binary_add, c_md);  // after the activation: act(.) + residual
+    if (po.len() > 0) attr.set_post_ops(po);
     dnnl::matmul::desc d = has_bias ? dnnl::matmul::desc(a_md, b_md, dnnl::memory::desc({1, n}, dt::f32, tag::ab), c_md)
                                     : dnnl::matmul::desc(a_md, b_md, c_md);
     dnnl::matmul::primitive_desc pd(d, attr, eng);
@@ -125,7 +136,8 @@ class FusedMatMulKernel : public CpuKernel {
   }
 
   // Runs rows [r0, r0 + rows) of A through the primitive for `rows` rows, single-threaded.
-  void exec_rows(const Prim& p, const float* a, const float* bias, float* y, int64_t rows, int64_t n, int64_t k) {
+  void exec_rows(const Prim& p, const float* a, const float* bias, const float* res, float* y, int64_t rows, int64_t n,
+                 int64_t k) {
     using dt = dnnl::memory::data_type;
     using tag = dnnl::memory::format_tag;
     const dnnl::engine& eng = dnnl_cpu_engine();
@@ -134,6 +146,9 @@ class FusedMatMulKernel : public CpuKernel {
     std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, *p.weights},
                                                   {DNNL_ARG_DST, c_mem}, {DNNL_ARG_SCRATCHPAD, p.scratch}};
     if (bias) args[DNNL_ARG_BIAS] = dnnl::memory({{1, n}, dt::f32, tag::ab}, eng, const_cast<float*>(bias));
+    if (res)
+      args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(act_ != Act::kNone ? 1 : 0) | DNNL_ARG_SRC_1] =
+          dnnl::memory({{rows, n}, dt::f32, tag::ab}, eng, const_cast<float*>(res));
     dnnl::stream s(eng);
     p.prim.execute(s, args);
     s.wait();
@@ -142,8 +157,8 @@ class FusedMatMulKernel : public CpuKernel {
   // Returns false when oneDNN cannot build the primitive (the caller falls back to the reference path).
   // Threading: rows are split over ferry's ThreadPool and each block runs a single-threaded primitive, so
   // only one threading runtime is active (an OpenMP team beside the pool oversubscribes loaded machines).
-  bool run_dnnl(KernelContext& ctx, const float* a, const float* b, const float* bias, float* y, int64_t m, int64_t n,
-                int64_t k) {
+  bool run_dnnl(KernelContext& ctx, const float* a, const float* b, const float* bias, const float* res, float* y,
+                int64_t m, int64_t n, int64_t k) {
     try {
       if (b != packed_from_) {  // new weights storage: drop every packed copy
         prims_.clear();
@@ -154,14 +169,15 @@ class FusedMatMulKernel : public CpuKernel {
       for (int64_t i = 0; i <= blocks; ++i) row0[i] = m * i / blocks;
       std::vector<Prim*> prims(static_cast<size_t>(blocks));
       dnnl_set_threads(1);
-      for (int64_t i = 0; i < blocks; ++i) prims[i] = &prim_for(i, row0[i + 1] - row0[i], n, k, b, bias != nullptr);
+      for (int64_t i = 0; i < blocks; ++i) prims[i] = &prim_for(i, row0[i + 1] - row0[i], n, k, b, bias != nullptr, res != nullptr);
       if (blocks == 1) {
-        exec_rows(*prims[0], a, bias, y, m, n, k);
+        exec_rows(*prims[0], a, bias, res, y, m, n, k);
       } else {
         ctx.pool().parallel_for(blocks, [&](int64_t i0, int64_t i1) {
           dnnl_set_threads(1);
           for (int64_t i = i0; i < i1; ++i)
-            exec_rows(*prims[i], a + row0[i] * k, bias, y + row0[i] * n, row0[i + 1] - row0[i], n, k);
+            exec_rows(*prims[i], a + row0[i] * k, bias, res ? res + row0[i] * n : nullptr, y + row0[i] * n,
+                      row0[i + 1] - row0[i], n, k);
         });
       }
       dnnl_set_threads(ctx.pool().threads());
