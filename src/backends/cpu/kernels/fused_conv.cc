@@ -10,6 +10,7 @@
 
 #include "backends/cpu/kernel.h"
 #include "backends/cpu/kernels/conv_dnnl.h"
+#include "backends/cpu/kernels/conv_dw_nhwc.h"
 #include "backends/cpu/kernels/dnnl_util.h"
 #include "ops/conv_geometry.h"
 
@@ -185,6 +186,17 @@ class FusedConvKernel : public CpuKernel {
     if (z && z->shape() != y->shape())
       return ctx.error("Z shape " + shape_to_string(z->shape()) + " differs from Y " + shape_to_string(y->shape()));
     if (y->numel() == 0) return Status::ok();
+    if (dnnl_ && x.numel() > 0 && mode_ == 1 && !z && g.w.size() == 4 && g.group == g.x[1] && g.y[1] == g.x[1] &&
+        g.w[2] == g.w[3] && g.strides[0] == g.strides[1] && g.dilations[0] == 1 && g.dilations[1] == 1 &&
+        dw_enabled()) {  // depthwise NHWC, opt-in (FERRY_DW_NHWC=1): conv_dw_nhwc.h
+      const DwConvShape s{g.x[0], g.x[2], g.x[3], g.x[1], g.y[2], g.y[3], g.w[2], g.strides[0], g.pads_begin[0],
+                          g.pads_begin[1]};
+      if (DwConvNhwc::supports(s, act_.act)) {
+        dw_.run(s, act_.act, act_.alpha, act_.beta, x.data<float>(), w, b ? b->data<float>() : nullptr,
+                y->data<float>(), ctx.pool().threads());
+        return Status::ok();
+      }
+    }
     if (dnnl_ && x.numel() > 0) {
       DnnlConvGeom dg{false, g.group, g.x, g.w, g.y, g.strides, g.dilations, g.pads_begin, g.pads_end,
                       b != nullptr, mode_ != 0, mode_ == 2, mode_ == 3, z != nullptr, z != nullptr && act_.z_after,
@@ -200,6 +212,7 @@ class FusedConvKernel : public CpuKernel {
   ActSpec act_;
   int mode_;  // channels_last attribute: 0 NCHW, 1 NHWC, 2 NCHW in / NHWC out, 3 NHWC in / NCHW out
   std::unique_ptr<DnnlConv> dnnl_;
+  DwConvNhwc dw_;
 };
 
 }  // namespace
