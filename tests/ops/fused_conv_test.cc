@@ -181,6 +181,27 @@ TEST(FusedConv, WinogradMatchesReferenceAndDirect) {
       }
 }
 
+TEST(FusedConv, Strided1x1SubsamplesThenMatchesReference) {
+  // 1x1, stride 2/3, no padding, NHWC X: conv_dnnl.cc gathers the read pixels and runs a stride-1 conv.
+  unsigned seed = 950;
+  for (const Case& c : {Case{{2, 16, 13, 9}, 24, 1, 2, 0, 1, 1}, Case{{1, 32, 14, 14}, 64, 1, 2, 0, 1, 1},
+                        Case{{1, 8, 10, 11}, 12, 1, 3, 0, 2, 1}})
+    for (int mode : {1, 3})
+      for (bool z : {false, true}) {
+        SCOPED_TRACE("x=" + shape_to_string(c.x) + " mode=" + std::to_string(mode) + " z=" + std::to_string(z));
+        Node n = fused(c, "relu", {}, true, z, true);
+        n.attrs["channels_last"] = attr_i(mode);
+        auto in = inputs(c, true, z, false, seed++);
+        in[0] = to_nhwc(in[0]);
+        if (z && mode == 1) in[3] = to_nhwc(in[3]);
+        auto fast = run_with_dnnl(n, in, true);
+        auto ref = run_with_dnnl(n, in, false);
+        ASSERT_EQ(fast.size(), 1u);
+        ASSERT_EQ(ref.size(), 1u);
+        expect_near(fast[0], ref[0], 1e-4, 1e-5);
+      }
+}
+
 TEST(FusedConv, RejectsBadInputsWithStatus) {
   const Case c{{1, 4, 5, 5}, 4, 3, 1, 1, 1, 1};
   Node n = fused(c, "clip", {0.f}, false, false, false);  // clip needs 2 params

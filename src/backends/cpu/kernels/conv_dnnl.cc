@@ -74,6 +74,31 @@ struct DnnlConv::Impl {
   dnnl::stream stream;
 
   bool winograd = false;  // the primitive is oneDNN's Winograd convolution (blocked activations, reordered)
+  // Strided 1x1 conv on NHWC X without padding (ResNet's downsample): X is first subsampled into `sub` (the
+  // pixels the conv reads, contiguous) and the primitive is the stride-1 1x1 conv over it. oneDNN's own strided
+  // 1x1 path measured 1.3-1.7x slower than that here (512->1024 28x28/2 at batch 1: 2.32 vs 1.77 ms + copy).
+  bool subsample = false;
+  std::vector<float> sub;  // sized at build: no allocation per run
+
+  static bool subsample_candidate(const DnnlConvGeom& g) {
+    if (!g.channels_last || g.x_nchw || g.transpose || g.x.size() != 4 || g.w[2] != 1 || g.w[3] != 1) return false;
+    if (g.strides.size() != 2 || (g.strides[0] == 1 && g.strides[1] == 1)) return false;
+    for (auto p : g.pads_begin) if (p != 0) return false;
+    for (auto p : g.pads_end) if (p != 0) return false;
+    // Output pixel (oh, ow) reads input (oh * sh, ow * sw): the subsampled image is exactly [N, OH, OW, C].
+    return (g.y[2] - 1) * g.strides[0] < g.x[2] && (g.y[3] - 1) * g.strides[1] < g.x[3];
+  }
+
+  // sub[n, oh, ow, :] = x[n, oh * sh, ow * sw, :] (NHWC).
+  void gather_subsampled(const DnnlConvGeom& g, const float* x) {
+    const int64_t n = g.x[0], c = g.x[1], h = g.x[2], w = g.x[3], oh = g.y[2], ow = g.y[3];
+    const int64_t sh = g.strides[0], sw = g.strides[1];
+    float* out = sub.data();
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t i = 0; i < oh; ++i)
+        for (int64_t j = 0; j < ow; ++j, out += c)
+          std::memcpy(out, x + ((b * h + i * sh) * w + j * sw) * c, static_cast<size_t>(c) * sizeof(float));
+  }
 
   // 3x3, stride 1, dense, one group, channel counts multiple of 16 (oneDNN's f32 Winograd kernels need that):
   // the convolutions Winograd F(2x2|4x4, 3x3) speeds up. FERRY_DNNL_WINOGRAD=0 turns it off.
@@ -131,6 +156,15 @@ struct DnnlConv::Impl {
     }
     w_dims.insert(w_dims.end(), k.begin(), k.end());
     memory::dims strides = lift(g.strides, nsp, 1);
+    subsample = subsample_candidate(g);
+    if (subsample) {  // the primitive sees the subsampled X with stride 1
+      src_dims[2] = dst_dims[2];
+      src_dims[3] = dst_dims[3];
+      strides = {1, 1};
+      sub.assign(static_cast<size_t>(src_dims[0] * src_dims[1] * src_dims[2] * src_dims[3]), 0.f);
+    } else {
+      sub = {};
+    }
     memory::dims dil = lift(g.dilations, nsp, 1);
     for (auto& d : dil) d -= 1;  // oneDNN: 0 = dense
     memory::dims pl = lift(g.pads_begin, nsp, 0), pr = lift(g.pads_end, nsp, 0);
@@ -282,7 +316,12 @@ bool DnnlConv::run(const DnnlConvGeom& g, const Tensor& x, const Tensor& w, cons
     const int reorder_threads = shape_numel(g.x) + shape_numel(g.y) > (int64_t{4} << 20) ? threads : 1;
     dnnl_set_threads(1);  // one-time weight reorder: measured faster single-threaded on a busy 2-core box
     s.prepare_weights(w);
-    s.user_src.set_data_handle(const_cast<void*>(x.raw_data()));
+    if (s.subsample) {
+      s.gather_subsampled(g, x.data<float>());
+      s.user_src.set_data_handle(s.sub.data());
+    } else {
+      s.user_src.set_data_handle(const_cast<void*>(x.raw_data()));
+    }
     s.user_dst.set_data_handle(y.raw_data());
     if (bias) s.user_bias.set_data_handle(const_cast<void*>(bias->raw_data()));
     if (s.need_src_reorder) {
