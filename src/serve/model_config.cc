@@ -4,6 +4,7 @@
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -123,10 +124,25 @@ Expected<ModelConfig> from_proto(const inference::ModelConfig& p, const std::str
     return invalid_argument(origin + ": platform 'ensemble' needs ensemble_scheduling");
   if (p.instance_group_size() > 0) {
     c.instance_count = 0;
+    int index = 0;
     for (const auto& g : p.instance_group()) {
-      if (g.kind() == inference::ModelInstanceGroup::KIND_GPU)
-        return unsupported(origin + ": instance_group kind KIND_GPU (ferry serve runs on CPU)");
-      c.instance_count += g.count() > 0 ? g.count() : 1;
+      InstanceGroupConfig ig;
+      ig.name = g.name().empty() ? c.name + "_" + std::to_string(index) : g.name();
+      ig.kind = inference::ModelInstanceGroup::Kind_Name(g.kind());
+      const std::string where = origin + ": instance_group '" + ig.name + "' (" + ig.kind + ")";
+      ++index;
+      if (g.count() < 0 || g.count() > 64) return invalid_argument(where + ": count " + std::to_string(g.count()) + " is not in [1, 64]");
+      ig.count = g.count() > 0 ? g.count() : 1;
+      bool gpu_kind = g.kind() == inference::ModelInstanceGroup::KIND_GPU || g.kind() == inference::ModelInstanceGroup::KIND_AUTO;
+      if (!gpu_kind && g.gpus_size() > 0) return invalid_argument(where + ": gpus is only valid for KIND_GPU and KIND_AUTO");
+      for (int k : g.gpus()) {
+        if (k < 0) return invalid_argument(where + ": gpus lists " + std::to_string(k) + ", GPU indices are >= 0");
+        if (std::find(ig.gpus.begin(), ig.gpus.end(), k) != ig.gpus.end())
+          return invalid_argument(where + ": gpus lists " + std::to_string(k) + " twice");
+        ig.gpus.push_back(k);
+      }
+      c.instance_count += ig.count * std::max<int>(1, static_cast<int>(ig.gpus.size()));
+      c.instance_groups.push_back(std::move(ig));
     }
     if (c.instance_count > 64) return invalid_argument(origin + ": more than 64 instances");
   }
@@ -140,6 +156,17 @@ Expected<ModelConfig> from_proto(const inference::ModelConfig& p, const std::str
     if (end == it->second.c_str() || *end != '\0' || n < 0 || n > 256)
       return invalid_argument(origin + ": parameters.threads '" + it->second + "' is not an integer in [0, 256]");
     c.threads = static_cast<int>(n);
+  }
+  if (auto it = c.parameters.find("precision"); it != c.parameters.end()) {
+    if (it->second != "fp32" && it->second != "fp16" && it->second != "bf16")
+      return invalid_argument(origin + ": parameters.precision '" + it->second + "' is not one of fp32, fp16, bf16");
+    c.precision = it->second;
+  }
+  c.cuda_graph = p.has_optimization() && p.optimization().cuda().graphs();
+  if (auto it = c.parameters.find("cuda_graph"); it != c.parameters.end()) {
+    if (it->second == "true" || it->second == "1") c.cuda_graph = true;
+    else if (it->second == "false" || it->second == "0") c.cuda_graph = false;
+    else return invalid_argument(origin + ": parameters.cuda_graph '" + it->second + "' is not true or false");
   }
   return c;
 }
@@ -274,8 +301,14 @@ std::string model_config_json(const ModelConfig& c) {
                        {"input_map", s.input_map}, {"output_map", s.output_map}});
     j["ensemble_scheduling"] = {{"step", steps}};
   }
-  if (c.platform != "ensemble")
-    j["instance_group"] = json::array({{{"name", c.name}, {"kind", c.instance_kind}, {"count", c.instance_count}}});
+  if (c.platform != "ensemble") {
+    json groups = json::array();
+    for (const auto& g : c.instance_groups)
+      groups.push_back({{"name", g.name}, {"kind", g.kind}, {"count", g.count}, {"gpus", g.gpus}});
+    if (groups.empty()) groups.push_back({{"name", c.name}, {"kind", "KIND_CPU"}, {"count", 1}, {"gpus", json::array()}});
+    j["instance_group"] = groups;
+  }
+  if (c.cuda_graph) j["optimization"] = {{"cuda", {{"graphs", true}}}};
   j["default_model_filename"] = c.default_model_filename;
   json params = json::object();
   for (const auto& [k, v] : c.parameters) params[k] = {{"string_value", v}};

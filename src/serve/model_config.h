@@ -28,6 +28,17 @@ struct TensorConfig {
   std::string label_filename;  // outputs only (classification labels), relative to the model directory
 };
 
+// One instance_group entry (Triton semantics). kind is Triton's enum name: "KIND_AUTO", "KIND_GPU", "KIND_CPU",
+// "KIND_MODEL" (served like KIND_CPU). GPU kinds: `count` instances on EACH listed GPU; no gpus = every visible
+// GPU. KIND_AUTO = KIND_GPU when every listed GPU (or any, when none is listed) is visible, else KIND_CPU.
+// After loading, the served config holds the resolved groups (kind KIND_GPU/KIND_CPU, gpus filled in).
+struct InstanceGroupConfig {
+  std::string name;       // "<model>_<index>" when the config gives none
+  std::string kind = "KIND_AUTO";
+  int count = 1;          // 0 in the file = 1
+  std::vector<int> gpus;  // CUDA ordinals (cuda:K); CPU kinds must leave it empty
+};
+
 enum class VersionPolicyKind { kLatest, kAll, kSpecific };
 
 struct EnsembleStep {
@@ -55,10 +66,16 @@ struct ModelConfig {
   bool allow_timeout_override = false;
   int64_t max_queue_size = 0;    // 0 = unbounded
   std::vector<EnsembleStep> ensemble_steps;
-  // Instances: sum of instance_group counts (default 1); each gets `threads` intra-op threads.
+  // Instances. No instance_group = one CPU instance. Each instance gets `threads` intra-op threads (GPU
+  // instances: for the nodes that fall back to the CPU). instance_count is the parsed count (a GPU group with
+  // no gpus counts once per group here; serve/instance_placement.h resolves the real placement at load).
+  std::vector<InstanceGroupConfig> instance_groups;
   int instance_count = 1;
-  std::string instance_kind = "KIND_CPU";
   int threads = 0;  // parameters { key: "threads" value { string_value: "2" } }; 0 = server default
+  // GPU instances: parameters "precision" (fp32 | fp16 | bf16; CPU instances always run fp32) and "cuda_graph"
+  // ("true"/"false"), or Triton's optimization { cuda { graphs: true } }.
+  std::string precision = "fp32";
+  bool cuda_graph = false;
   std::string default_model_filename = "model.onnx";
   std::map<std::string, std::string> parameters;
   bool from_file = false;  // a config.pbtxt existed

@@ -15,6 +15,7 @@
 #include "ferry/session.h"
 #include "serve/ensemble.h"
 #include "serve/ensemble_steps.h"
+#include "serve/instance_placement.h"
 #include "serve/model_config.h"
 #include "serve/model_repository.h"
 #include "serve/scheduler.h"
@@ -166,6 +167,10 @@ Expected<std::shared_ptr<ModelVersion>> ServerCore::Impl::build_special(const Mo
     return mv;
   }
   ModelConfig cfg = base;
+  for (const InstanceGroupConfig& g : cfg.instance_groups)
+    if (g.kind == "KIND_GPU")
+      return unsupported("model '" + cfg.name + "': instance group '" + g.name + "' (KIND_GPU): platform ferry_builtin runs on the CPU");
+  for (InstanceGroupConfig& g : cfg.instance_groups) g.kind = "KIND_CPU", g.gpus.clear();
   std::vector<std::unique_ptr<ModelRunner>> runners;
   for (int i = 0; i < std::max(1, cfg.instance_count); ++i) {
     auto step = make_builtin_step(cfg, dir.string());
@@ -191,13 +196,28 @@ Expected<std::shared_ptr<ModelVersion>> ServerCore::Impl::build_version(const Mo
   if (base.platform != "onnxruntime_onnx")
     return unsupported("model '" + base.name + "': platform '" + base.platform + "' is not served yet");
   std::string path = (std::filesystem::path(options.repository) / base.name / mv->version_str / base.default_model_filename).string();
-  SessionOptions so;
-  so.threads = base.threads > 0 ? base.threads : options.threads_per_instance;
   ModelConfig cfg = base;
+  auto placed = place_instances(cfg, probe_gpus);
+  if (!placed) return placed.status();
   std::vector<std::unique_ptr<ModelRunner>> runners;
-  for (int i = 0; i < std::max(1, cfg.instance_count); ++i) {
+  for (size_t i = 0; i < placed->size(); ++i) {
+    const InstancePlacement& at = (*placed)[i];
+    SessionOptions so;
+    so.threads = base.threads > 0 ? base.threads : options.threads_per_instance;
+    so.device = at.device;
+    if (at.device != "cpu") {
+      so.precision = cfg.precision;
+      so.cuda_graph = cfg.cuda_graph;
+    }
     auto s = Session::load(path, so);
-    if (!s) return s.status().with_context("model '" + base.name + "' version " + mv->version_str);
+    if (!s) {
+      std::string where = "model '" + base.name + "' version " + mv->version_str;
+      if (at.device == "cpu") return s.status().with_context(where);
+      // The device backend says NotFound for a missing device: not a missing model (HTTP 404) here.
+      where += ", instance group '" + at.group + "' on " + at.device;
+      if (s.status().code() == StatusCode::kNotFound) return unsupported(where + ": " + s.status().message());
+      return s.status().with_context(where);
+    }
     if (i == 0) {
       Status st = complete_model_config(cfg, (*s)->inputs(), (*s)->outputs());
       if (!st.is_ok()) return st;

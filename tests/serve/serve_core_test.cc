@@ -56,7 +56,7 @@ TEST(ModelConfig, UnknownFieldNamesFieldAndFile) {
 TEST(ModelConfig, RejectsBadValues) {
   EXPECT_FALSE(parse_model_config_text("name: \"other\"", "f", "m"));
   EXPECT_FALSE(parse_model_config_text("max_batch_size: 2 dynamic_batching { preferred_batch_size: 4 }", "f", "m"));
-  EXPECT_FALSE(parse_model_config_text("instance_group [ { kind: KIND_GPU } ]", "f", "m"));
+  EXPECT_FALSE(parse_model_config_text("instance_group [ { kind: KIND_CPU gpus: [ 0 ] } ]", "f", "m"));
   EXPECT_FALSE(parse_model_config_text("platform: \"tensorflow_savedmodel\"", "f", "m"));
 }
 

@@ -59,6 +59,13 @@ instance_group [ { count: 2 kind: KIND_CPU } ]
     shutil.copy(f"{FIXTURES}/demo_cnn.onnx", f"{root}/slow_batch/1/model.onnx")
     with open(f"{root}/slow_batch/config.pbtxt", "w") as f:
         f.write('max_batch_size: 16\ndynamic_batching { preferred_batch_size: 16 max_queue_delay_microseconds: 1500000 }\n')
+    # gpu_add: a KIND_GPU group; without a GPU (CI) it must fail to load with a reason naming model, group, device
+    os.makedirs(f"{root}/gpu_add/1")
+    shutil.copy(f"{FIXTURES}/tiny_add.onnx", f"{root}/gpu_add/1/model.onnx")
+    with open(f"{root}/gpu_add/config.pbtxt", "w") as f:
+        f.write('instance_group [ { name: "gpu_group" count: 2 kind: KIND_GPU gpus: [ 0 ] } ]\n'
+                'optimization { cuda { graphs: true } }\n'
+                'parameters { key: "precision" value { string_value: "fp16" } }\n')
     os.makedirs(f"{root}/bad_config/1")
     shutil.copy(f"{FIXTURES}/tiny_add.onnx", f"{root}/bad_config/1/model.onnx")
     with open(f"{root}/bad_config/config.pbtxt", "w") as f:
@@ -163,6 +170,22 @@ def test_endpoints(s):
     bad = names.get(("bad_config", ""), {})
     check(bad.get("state") == "UNAVAILABLE" and "not_a_triton_field" in bad.get("reason", "") and "config.pbtxt" in bad.get("reason", ""),
           f"unknown config field named in reason: {bad}")
+    gpu = names.get(("gpu_add", ""), {}) or names.get(("gpu_add", "1"), {})
+    if gpu.get("state") == "READY":  # a GPU is visible: it serves like tiny_add
+        st, r = s.json("POST", "/v2/models/gpu_add/infer", tiny_body(x))
+        check(st == 200 and np.allclose(r["outputs"][0]["data"], (x + np.arange(6).reshape(2, 3)).ravel(), atol=1e-2),
+              f"gpu_add infer {r}")
+        st, cfg = s.json("GET", "/v2/models/gpu_add/config")
+        check(st == 200 and cfg["instance_group"][0]["kind"] == "KIND_GPU" and cfg["instance_group"][0]["gpus"] == [0]
+              and cfg["optimization"]["cuda"]["graphs"] is True, f"gpu_add config {cfg}")
+    else:
+        reason = gpu.get("reason", "")
+        check(gpu.get("state") == "UNAVAILABLE" and all(p in reason for p in ("gpu_add", "gpu_group", "KIND_GPU", "cuda:0")),
+              f"no GPU: gpu_add unavailable with a reason naming model, group and device: {gpu}")
+        st, err = s.json("POST", "/v2/repository/models/gpu_add/load")
+        check(st == 400 and "cuda:0" in str(err), f"load of gpu_add without a GPU -> 400 naming the device: {st} {err}")
+        check(s.req("GET", "/v2/models/gpu_add/ready")[0] == 400, "gpu_add not ready")
+        check(s.req("GET", "/v2/health/live")[0] == 200, "live after the GPU load failure")
     st, idx = s.json("POST", "/v2/repository/index", {"ready": True})
     check(st == 200 and all(e["state"] == "READY" for e in idx), "ready index")
     check(s.req("POST", "/v2/repository/models/bad_config/load")[0] == 400, "load of a bad config -> 400")
