@@ -13,6 +13,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -320,8 +321,8 @@ struct MatView {
 // likewise with offsets[1], offsets[2] and v_head_dim) and Y is [S,N,H*dv], the same memory as [S,N*H,dv]:
 // the Slice copies and Reshapes between torch's in-projection and the attention are read strided instead.
 // The fast path (AVX-512, attention_avx512.h) splits batch*heads (and rows when there are fewer heads than
-// threads) into one part per thread, each with its own scratch kept by the kernel (no steady-state allocation;
-// a concurrent run of the same kernel takes temporary scratch). The sgemm path is the reference (FERRY_DNNL=0).
+// threads) into units that one part per thread takes dynamically, each part with its own scratch kept by the
+// kernel (no steady-state allocation; a concurrent run of the same kernel takes temporary scratch). The sgemm path is the reference (FERRY_DNNL=0).
 class SdpAttentionKernel : public CpuKernel {
  public:
   explicit SdpAttentionKernel(bool fast) : fast_(fast) {}
@@ -437,8 +438,11 @@ class SdpAttentionKernel : public CpuKernel {
     if (bufs.size() < static_cast<size_t>(parts)) bufs.resize(static_cast<size_t>(parts));
     for (int64_t i = 0; i < parts; ++i)
       if (bufs[i].size() < need) bufs[i].resize(need);
+    // Units are taken dynamically: a thread that starts late (waking a pool worker takes microseconds, more on a
+    // loaded machine) finds fewer units left instead of holding up the whole op with its static share.
+    std::atomic<int64_t> next{0};
     auto part = [&](int64_t p) {
-      for (int64_t u = units * p / parts; u < units * (p + 1) / parts; ++u) {
+      for (int64_t u; (u = next.fetch_add(1, std::memory_order_relaxed)) < units;) {
         const int64_t b = u / per_head, c = u % per_head;
         SdpHead h{vq.at(b), vq.ld, vk.at(b), vk.ld, k_transposed, vv.at(b), vv.ld, py + b * y_batch, y_ld,
                   s, t, d, dv, scale};
