@@ -2,9 +2,12 @@
 #include "runtime/device_executor.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "passes/fuse_transformer.h"
 #include "passes/pass.h"
 #include "runtime/executor.h"
 #include "runtime/shape_inference.h"
@@ -77,7 +80,9 @@ Expected<std::unique_ptr<DeviceExecutor>> DeviceExecutor::create(const Model& mo
                                                                  const DeviceOptions& options, int opt_level) {
   std::unique_ptr<DeviceExecutor> ex(new DeviceExecutor());
   ex->model_ = model;
-  ex->opt_level_ = std::min(opt_level, 2);  // ferry-only fused ops are CPU kernels: stop at standard ops
+  ex->opt_level_ = std::min(opt_level, 2);  // most ferry-only fused ops are CPU kernels: stop at standard ops
+  const char* env = std::getenv("FERRY_DEVICE_FUSE_TRANSFORMER");
+  ex->fuse_transformers_ = opt_level >= 3 && !(env && std::strcmp(env, "0") == 0);  // ...except the transformer ones
   ex->options_ = options;
   FERRY_ASSIGN_OR_RETURN(ex->backend_, create_device_backend(device, options));
   return ex;
@@ -106,6 +111,14 @@ bool has_subgraph(const Node& n) {
 }  // namespace
 
 Status DeviceExecutor::specialize(const std::vector<Tensor>& inputs) {
+  if (fuse_transformers_) {
+    Status st = specialize_with(inputs, true);
+    if (st.is_ok() || st.code() != StatusCode::kUnsupported) return st;  // Unsupported: a fused node stays on CPU
+  }
+  return specialize_with(inputs, false);
+}
+
+Status DeviceExecutor::specialize_with(const std::vector<Tensor>& inputs, bool fuse_transformers) {
   auto spec = std::make_unique<Specialization>();
   for (const auto& t : inputs) spec->key.push_back(t.shape());
   spec->program.reset();
@@ -119,6 +132,7 @@ Status DeviceExecutor::specialize(const std::vector<Tensor>& inputs) {
   if (opt_level_ > 0) {
     PassManager pm;
     add_passes_for_level(pm, static_cast<OptLevel>(opt_level_));
+    if (fuse_transformers) add_transformer_fusions(pm);
     auto optimized = pm.run(spec->model);
     if (!optimized) return optimized.status();
   }
@@ -129,6 +143,10 @@ Status DeviceExecutor::specialize(const std::vector<Tensor>& inputs) {
   std::vector<char> on_device(g.nodes.size(), 0);
   for (size_t i = 0; i < g.nodes.size(); ++i)
     on_device[i] = !has_subgraph(g.nodes[i]) && backend_->supports(g, g.nodes[i]);
+  if (fuse_transformers)
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+      if (g.nodes[i].domain == "ferry" && !on_device[i])
+        return unsupported("node " + g.nodes[i].display_name() + ": fused op not taken by " + backend_->name());
   std::unordered_map<std::string, int> producer;
   for (const Node& n : g.nodes)
     for (const auto& o : n.outputs)

@@ -9,6 +9,10 @@
 // (CPU parts, each compiled as a small CompiledGraph). The backend compiles all device segments at once; values
 // cross between host and device only at partition edges. The last specialization is cached, so repeated runs
 // with the same shapes do no planning. Everything the backend does not take runs exactly as on the CPU.
+// At opt level 3 (all) the transformer fusions (passes/fuse_transformer.h: ferry.LayerNorm, FusedMatMul,
+// SdpAttention) run too, but no other ferry-only pass (the conv ones make CPU-only NHWC ops); if the backend does
+// not take every ferry node they produce, the specialization is redone without them. FERRY_DEVICE_FUSE_TRANSFORMER=0
+// turns them off.
 #pragma once
 
 #include <memory>
@@ -40,9 +44,11 @@ class DeviceExecutor {
  private:
   DeviceExecutor() = default;
   Status specialize(const std::vector<Tensor>& inputs);
+  Status specialize_with(const std::vector<Tensor>& inputs, bool fuse_transformers);
 
   Model model_;
   int opt_level_ = 2;
+  bool fuse_transformers_ = false;
   DeviceOptions options_;
   std::unique_ptr<DeviceBackend> backend_;
   std::unique_ptr<Specialization> spec_;

@@ -185,8 +185,10 @@ void test_layout_pair() {
 
 template <typename T>
 void test_permute() {
-  std::vector<int64_t> shape = {2, 3, 4, 5, 6};
-  std::vector<std::vector<int>> perms = {{0, 2, 3, 4, 1}, {4, 1, 0, 3, 2}, {1, 0, 2, 3, 4}, {0, 1, 2, 3, 4}, {3, 4, 0, 1, 2}};
+  // The second shape's last dim (16) makes 16-byte rows: perms keeping it last take the row-copy kernel.
+  for (std::vector<int64_t> shape : {std::vector<int64_t>{2, 3, 4, 5, 6}, std::vector<int64_t>{3, 5, 2, 4, 16}}) {
+  std::vector<std::vector<int>> perms = {{0, 2, 3, 4, 1}, {4, 1, 0, 3, 2}, {1, 0, 2, 3, 4}, {0, 1, 2, 3, 4},
+                                         {3, 4, 0, 1, 2}, {2, 0, 3, 1, 4}, {3, 1, 2, 0, 4}};
   Vec x = rnd<T>(numel(shape));
   Dev<T> dx(x);
   for (auto& perm : perms) {
@@ -205,7 +207,8 @@ void test_permute() {
     }
     std::string p;
     for (int v : perm) p += std::to_string(v);
-    report("permute " + p + " " + tname<T>(), dy.get(), ref, tol<T>());
+    report("permute " + p + " last " + std::to_string(shape[4]) + " " + tname<T>(), dy.get(), ref, tol<T>());
+  }
   }
 }
 

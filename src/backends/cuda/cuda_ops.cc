@@ -86,7 +86,7 @@ bool is_alias_op(const Node& n) {
 }
 
 bool cuda_supports(const Graph& g, const Node& n) {
-  if (!n.domain.empty()) return false;
+  if (!n.domain.empty() && n.domain != "ferry") return false;
   // Every tensor the node touches has a static shape; float data only (the alias ops carry anything).
   for (size_t i = 0; i < n.inputs.size(); ++i) {
     if (n.inputs[i].empty()) continue;
@@ -101,6 +101,7 @@ bool cuda_supports(const Graph& g, const Node& n) {
     if (o.empty()) continue;
     if (!static_shape(g, o, &s, &t) || t != DType::kFloat) return false;
   }
+  if (n.domain == "ferry") return transformer_supports(g, n);
   if (is_alias_op(n)) {
     for (size_t i = 1; i < n.inputs.size(); ++i)
       if (!n.inputs[i].empty() && !g.initializers.count(n.inputs[i])) return false;
@@ -156,6 +157,7 @@ bool can_fuse(const Graph& g, const OpGroup& group, const Node& next) {
 Expected<std::unique_ptr<CudaOp>> build_cuda_op(BuildContext& ctx, const OpGroup& group) {
   const Node& n = *group.nodes.front();
   const Graph& g = ctx.graph();
+  if (n.domain == "ferry") return build_transformer_op(ctx, group);
   if (conv_supports(g, n)) return build_conv(ctx, group);
   if (pool_supports(g, n)) return build_pool(ctx, group);
   if (matmul_supports(g, n)) return build_matmul(ctx, group);

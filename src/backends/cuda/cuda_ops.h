@@ -103,6 +103,9 @@ Expected<std::unique_ptr<CudaOp>> build_elementwise(BuildContext& ctx, const OpG
 // ferry's own kernels (kernels/launch.h): elementwise, softmax, reduce, transpose, concat/slice/gather, norms.
 bool kernel_supports(const Graph& g, const Node& n);
 Expected<std::unique_ptr<CudaOp>> build_kernel_op(BuildContext& ctx, const OpGroup& group);
+// ferry-domain transformer ops (cuda_transformer.cc): FusedMatMul, LayerNorm, SdpAttention (seq_major=1).
+bool transformer_supports(const Graph& g, const Node& n);
+Expected<std::unique_ptr<CudaOp>> build_transformer_op(BuildContext& ctx, const OpGroup& group);
 // Reshape/Flatten/Squeeze/Unsqueeze/Identity: output aliases the input bytes (no op).
 bool is_alias_op(const Node& n);
 

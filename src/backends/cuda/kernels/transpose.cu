@@ -2,7 +2,9 @@
 //
 // Both layout changes are batched 2-D transposes [B, R, C] -> [B, C, R] through a 32x33 shared-memory tile, so
 // reads and writes are coalesced. permute() merges input dims that stay adjacent under the permutation; a result
-// of the form [B, R, C] -> [B, C, R] takes the tiled kernel, anything else a strided copy.
+// of the form [B, R, C] -> [B, C, R] takes the tiled kernel; one that keeps the innermost dimension in place
+// ([B, S, C] -> [S, B, C], the attention layouts) copies whole rows with 16-byte loads (a block per row); anything
+// else a strided copy.
 #include "common.cuh"
 #include "launch.h"
 
@@ -40,6 +42,53 @@ cudaError_t batched_transpose(const Src* x, Dst* y, int64_t batch, int64_t rows,
   if (gx > 0x7fffffffLL || gy > 65535) return cudaErrorInvalidValue;
   dim3 grid(unsigned(gx), unsigned(gy), unsigned(batch < 65535 ? batch : 65535));
   transpose_kernel<Src, Dst><<<grid, dim3(kTile, kRowsPerPass), 0, stream>>>(x, y, batch, rows, cols);
+  return launch_result();
+}
+
+// Rows of `inner` 16-byte vectors: output row r (its index over the outer dims `shape`) reads the input row at
+// sum(coord_k * stride_k) (strides in vectors).
+struct RowDesc {
+  int rank = 0;
+  int64_t shape[kMaxDims] = {};
+  int64_t stride[kMaxDims] = {};
+};
+
+__global__ void permute_rows_kernel(const uint4* __restrict__ x, uint4* __restrict__ y, RowDesc d, int64_t rows,
+                                    int64_t inner) {
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    int64_t r = row, off = 0;
+    for (int k = d.rank - 1; k >= 0; --k) {
+      int64_t c = r % d.shape[k];
+      r /= d.shape[k];
+      off += c * d.stride[k];
+    }
+    const uint4* src = x + off;
+    uint4* dst = y + row * inner;
+    for (int64_t j = threadIdx.x; j < inner; j += blockDim.x) dst[j] = src[j];
+  }
+}
+
+// Output dims shp (m of them, the last contiguous in the input: st[m-1] == 1) as rows of 16-byte vectors, or
+// cudaErrorNotSupported when the sizes/strides/pointers do not allow it.
+template <typename T>
+cudaError_t permute_rows(const T* x, T* y, int m, const int64_t* shp, const int64_t* st, cudaStream_t stream) {
+  constexpr int64_t kVec = 16 / int64_t(sizeof(T));
+  if (m < 2 || m - 1 > kMaxDims || st[m - 1] != 1 || shp[m - 1] % kVec != 0) return cudaErrorNotSupported;
+  if ((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(y)) % 16 != 0) return cudaErrorNotSupported;
+  RowDesc d;
+  d.rank = m - 1;
+  int64_t rows = 1;
+  for (int k = 0; k < m - 1; ++k) {
+    if (st[k] % kVec != 0) return cudaErrorNotSupported;
+    d.shape[k] = shp[k];
+    d.stride[k] = st[k] / kVec;
+    rows *= shp[k];
+  }
+  const int64_t inner = shp[m - 1] / kVec;
+  const int threads = inner >= 256 ? 256 : inner >= 128 ? 128 : inner >= 64 ? 64 : 32;
+  const unsigned grid = unsigned(rows < 0x7fffffffLL ? rows : 0x7fffffffLL);
+  permute_rows_kernel<<<grid, threads, 0, stream>>>(reinterpret_cast<const uint4*>(x), reinterpret_cast<uint4*>(y), d,
+                                                     rows, inner);
   return launch_result();
 }
 
@@ -87,6 +136,7 @@ cudaError_t permute(const T* x, T* y, int rank, const int64_t* in_shape, const i
   if (m == 2 && st[0] == 1 && st[1] == shp[0]) return batched_transpose(x, y, int64_t(1), shp[1], shp[0], stream);
   if (m == 3 && st[0] == shp[1] * shp[2] && st[1] == 1 && st[2] == shp[1])
     return batched_transpose(x, y, shp[0], shp[2], shp[1], stream);
+  if (cudaError_t e = permute_rows(x, y, m, shp, st, stream); e != cudaErrorNotSupported) return e;
   if (m > kMaxDims) return cudaErrorInvalidValue;
   StridedDesc d;
   d.rank = m;
