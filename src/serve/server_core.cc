@@ -167,10 +167,12 @@ Expected<std::shared_ptr<ModelVersion>> ServerCore::Impl::build_special(const Mo
     return mv;
   }
   ModelConfig cfg = base;
-  for (const InstanceGroupConfig& g : cfg.instance_groups)
+  for (InstanceGroupConfig& g : cfg.instance_groups) {  // built-in steps run on the CPU: KIND_AUTO means KIND_CPU
     if (g.kind == "KIND_GPU")
       return unsupported("model '" + cfg.name + "': instance group '" + g.name + "' (KIND_GPU): platform ferry_builtin runs on the CPU");
-  for (InstanceGroupConfig& g : cfg.instance_groups) g.kind = "KIND_CPU", g.gpus.clear();
+    g.kind = "KIND_CPU";
+    g.gpus.clear();
+  }
   std::vector<std::unique_ptr<ModelRunner>> runners;
   for (int i = 0; i < std::max(1, cfg.instance_count); ++i) {
     auto step = make_builtin_step(cfg, dir.string());

@@ -27,6 +27,7 @@ except ImportError as e:  # pragma: no cover
     sys.exit(77)
 
 FAILS = []
+mpb = None  # model_config_pb2, set by generate_client
 
 
 def check(cond, what):
@@ -43,6 +44,9 @@ def generate_client(proto_dir, out_dir):
     sys.path.insert(0, out_dir)
     import grpc_service_pb2  # noqa: E402
     import grpc_service_pb2_grpc  # noqa: E402
+    import model_config_pb2  # noqa: E402
+    global mpb
+    mpb = model_config_pb2
     return grpc_service_pb2, grpc_service_pb2_grpc
 
 
@@ -86,6 +90,11 @@ def main():
         repo = os.path.join(tmp, "repo")
         os.makedirs(os.path.join(repo, "tiny_add", "1"))
         shutil.copy(os.path.join(fixtures, "tiny_add.onnx"), os.path.join(repo, "tiny_add", "1", "model.onnx"))
+        # tiny_auto: KIND_AUTO (GPU when one is visible, else CPU; loads either way) with CUDA graphs on
+        os.makedirs(os.path.join(repo, "tiny_auto", "1"))
+        shutil.copy(os.path.join(fixtures, "tiny_add.onnx"), os.path.join(repo, "tiny_auto", "1", "model.onnx"))
+        with open(os.path.join(repo, "tiny_auto", "config.pbtxt"), "w") as f:
+            f.write("instance_group [ { count: 2 kind: KIND_AUTO } ]\noptimization { cuda { graphs: true } }\n")
         proc, _, port = start_server(ferry, repo)
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         grpc.channel_ready_future(channel).result(timeout=30)
@@ -105,6 +114,11 @@ def main():
                      grpc.StatusCode.NOT_FOUND, "ModelMetadata unknown model")
         cfg = stub.ModelConfig(pb.ModelConfigRequest(name="tiny_add"), timeout=t)
         check(cfg.config.name == "tiny_add" and len(cfg.config.input) == 1, f"ModelConfig name={cfg.config.name}")
+        auto = stub.ModelConfig(pb.ModelConfigRequest(name="tiny_auto"), timeout=t).config
+        g = auto.instance_group[0] if auto.instance_group else None
+        kind = mpb.ModelInstanceGroup.Kind.Name(g.kind) if g else None
+        check(g is not None and g.count == 2 and (kind == "KIND_CPU" and not g.gpus or kind == "KIND_GPU" and len(g.gpus) > 0)
+              and auto.optimization.cuda.graphs, f"ModelConfig tiny_auto: resolved group {kind} gpus={list(g.gpus) if g else None}")
 
         # Expected values come from the ONNX graph itself, evaluated with numpy (reference_tiny_add).
         x = np.arange(6, dtype=np.float32).reshape(2, 3) - 2.5
