@@ -7,7 +7,7 @@
 #   scripts/device_bundle.sh build-CUDA2 .device-cuda2 && cp build/zoo/bert_tiny_enc.onnx .device-cuda2/
 #   run(carry=[".device-cuda2"], command="scripts/device_cuda_transformer.sh .device-cuda2", timeout_s=240)
 #
-# vit_b_16 is exported there (opset 14, TorchScript exporter). Its output is all zeros (zero-init head), so the
+# vit_b_16 is exported there (opset 13, TorchScript exporter, MultiheadAttention's explicit path; see below). Its output is all zeros (zero-init head), so the
 # zoo check also runs vit_b_16_probe: the same graph with the head's input (the class token after the last
 # LayerNorm) as the output. BUDGET (s, default 225) bounds the whole script.
 set -uo pipefail
@@ -24,25 +24,48 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,temperature.gpu --format=cs
 ZOO=/tmp/zoo
 mkdir -p "$ZOO"
 cp "$CARRY"/*.onnx "$ZOO"/ 2>/dev/null
-(cd /tmp/fd/share && timeout 150 python3 -c "
-import runpy, sys, torch
-orig = torch.onnx.export
-def export(*a, **k):
-    k['dynamo'] = False
-    k['opset_version'] = max(k.get('opset_version', 13), 14)
-    return orig(*a, **k)
-torch.onnx.export = export
-sys.argv = ['export_zoo.py', '$ZOO', 'vit_b_16']
-runpy.run_path('export_zoo.py', run_name='__main__')
+cat >/tmp/export_vit.py <<'PY'
+# vit_b_16 at opset 13 in the pattern the attention fusion knows (torch 1.13's MultiheadAttention: q scaled, bmm,
+# softmax, bmm): force need_weights=True (the explicit path instead of scaled_dot_product_attention, which the
+# TorchScript exporter cannot write at opset 13) and no MHA fast path. Falls back to opset 14 (SDPA, not fused).
+import functools, runpy, sys, torch
+import torch.nn.functional as F
+zoo = sys.argv[1]
+orig_export, orig_mha = torch.onnx.export, F.multi_head_attention_forward
+def mha(*a, **k):
+    k["need_weights"] = True
+    return orig_mha(*a, **k)
+try:
+    torch.backends.mha.set_fastpath_enabled(False)
+except Exception as e:
+    print("fastpath:", e)
+F.multi_head_attention_forward = mha
+torch.onnx.export = functools.partial(orig_export, dynamo=False)
+sys.argv = ["export_zoo.py", zoo, "vit_b_16"]
+try:
+    runpy.run_path("export_zoo.py", run_name="__main__")
+    import onnx
+    onnx.load(f"{zoo}/vit_b_16.onnx", load_external_data=False)
+    print("exported at opset 13 with need_weights=True")
+except BaseException as e:
+    print("opset 13 export failed:", repr(e)[:300], "-> opset 14")
+    F.multi_head_attention_forward = orig_mha
+    def export14(*a, **k):
+        k["dynamo"] = False
+        k["opset_version"] = 14
+        return orig_export(*a, **k)
+    torch.onnx.export = export14
+    runpy.run_path("export_zoo.py", run_name="__main__")
 import onnx
-m = onnx.load('$ZOO/vit_b_16.onnx')
+m = onnx.load(f"{zoo}/vit_b_16.onnx")
 out = m.graph.output[0].name
 head = [n for n in m.graph.node if out in n.output][0]
 del m.graph.output[:]
 m.graph.output.append(onnx.helper.make_tensor_value_info(head.input[0], onnx.TensorProto.FLOAT, None))
-onnx.save(m, '$ZOO/vit_b_16_probe.onnx')
-print('probe output', head.op_type, head.input[0])
-") >"$O/export.log" 2>&1 &
+onnx.save(m, f"{zoo}/vit_b_16_probe.onnx")
+print("probe output", head.op_type, head.input[0])
+PY
+(cd /tmp/fd/share && timeout 150 python3 /tmp/export_vit.py "$ZOO") >"$O/export.log" 2>&1 &
 EXPORT_PID=$!
 
 echo "== unit tests at ${SECONDS}s"
@@ -63,6 +86,7 @@ bench() {
   local cfg=$1 model=$2 b=$3 envs=()
   [ "$cfg" = decomp ] && envs=(FERRY_DEVICE_FUSE_TRANSFORMER=0)
   [ "$cfg" = fused ] && envs=(FERRY_DEVICE_FUSE_TRANSFORMER=1)
+  [ "$cfg" = gelu ] && envs=(FERRY_CUDA_GELU_EPILOGUE=1)
   local it=200
   [ "$b" -gt 8 ] && it=40
   local log="$O/bench_${cfg}_${model}_b${b}.log"
@@ -78,7 +102,9 @@ try:
     g = j.get("gpu_compute", {}).get("median_ms", 0)
     gmin = j.get("gpu_compute", {}).get("min_ms", 0)
     print(f"{cfg:6s} {model:13s} b{b:<4s} gpu_median_ms {g:8.3f} min {gmin:8.3f}  first_run_ms {j.get('first_run_ms', 0):6.0f}"
-          f"  [{j.get('device_summary', '')[:110]}]")
+          f"  [{j.get('device_summary', '')[:110]}]" + (" FUSIONS OFF" if "fusions off" in j.get("device_summary", "") else ""))
+    if "fusions off" in j.get("device_summary", ""):
+        print("   " + j["device_summary"].split("fusions off")[1][:300])
 except Exception:
     print(f"{cfg:6s} {model:13s} b{b:<4s} ERROR rc {rc}: {lines[-1][:200] if lines else ''}")
 PY
@@ -114,6 +140,20 @@ if [ "$(left)" -gt 12 ]; then
   FERRY_CUDA_PROFILE=1 timeout 10 ferry bench "$ZOO/bert_tiny_enc.onnx" --device cuda --precision fp16 --batch 64 \
     --warmup 3 --iterations 10 --no-data-transfers >"$O/profile_bert_b64.log" 2>&1
   grep "cuda profile" "$O/profile_bert_b64.log" | head -10
+fi
+echo "== extra at ${SECONDS}s"
+if [ -f "$ZOO/vit_b_16.onnx" ] && [ "$(left)" -gt 30 ]; then
+  for b in 1 64; do bench gelu vit_b_16 $b | tee -a "$O/bench.txt"; done
+fi
+if [ "$(left)" -gt 25 ]; then
+  FERRY_DEVICE_FUSE_TRANSFORMER=0 timeout 20 python3 tests/cuda/device_zoo_check.py /tmp/fd/bin/ferry "$ZOO" \
+    --models bert_tiny_enc --out "$O/zbd" >"$O/zoo_bert_decomp.log" 2>&1
+  echo "decomposed rc $?"; grep -E "^\| bert" "$O/zoo_bert_decomp.log" | head -2
+fi
+if [ -f "$ZOO/vit_b_16.onnx" ] && [ "$(left)" -gt 15 ]; then
+  FERRY_CUDA_PROFILE=1 timeout 12 ferry bench "$ZOO/vit_b_16.onnx" --device cuda --precision fp16 --batch 64 \
+    --warmup 2 --iterations 5 --no-data-transfers >"$O/profile_vit_b64.log" 2>&1
+  grep "cuda profile" "$O/profile_vit_b64.log" | head -12
 fi
 echo "== bench summary"
 cat "$O/bench.txt"

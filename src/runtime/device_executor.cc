@@ -111,9 +111,12 @@ bool has_subgraph(const Node& n) {
 }  // namespace
 
 Status DeviceExecutor::specialize(const std::vector<Tensor>& inputs) {
+  fusion_note_.clear();
   if (fuse_transformers_) {
     Status st = specialize_with(inputs, true);
-    if (st.is_ok() || st.code() != StatusCode::kUnsupported) return st;  // Unsupported: a fused node stays on CPU
+    if (st.is_ok()) return st;
+    // A fused node the backend does not take (or cannot build): the decomposed graph runs instead.
+    fusion_note_ = "transformer fusions off: " + st.to_string();
   }
   return specialize_with(inputs, false);
 }
@@ -292,6 +295,7 @@ std::string DeviceExecutor::summary() const {
   s += ": " + std::to_string(spec_->device_nodes) + " nodes on the device, " + std::to_string(spec_->cpu_nodes) +
        " on the CPU in " + std::to_string(cpu_parts) + " parts";
   if (spec_->program) s += " | " + spec_->program->summary();
+  if (!fusion_note_.empty()) s += " | " + fusion_note_;
   return s;
 }
 

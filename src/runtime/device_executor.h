@@ -11,7 +11,8 @@
 // with the same shapes do no planning. Everything the backend does not take runs exactly as on the CPU.
 // At opt level 3 (all) the transformer fusions (passes/fuse_transformer.h: ferry.LayerNorm, FusedMatMul,
 // SdpAttention) run too, but no other ferry-only pass (the conv ones make CPU-only NHWC ops); if the backend does
-// not take every ferry node they produce, the specialization is redone without them. FERRY_DEVICE_FUSE_TRANSFORMER=0
+// not take every ferry node they produce (or fails to build one), the specialization is redone without them and
+// summary() says why. FERRY_DEVICE_FUSE_TRANSFORMER=0
 // turns them off.
 #pragma once
 
@@ -49,6 +50,7 @@ class DeviceExecutor {
   Model model_;
   int opt_level_ = 2;
   bool fuse_transformers_ = false;
+  std::string fusion_note_;  // why the last specialization runs without the transformer fusions
   DeviceOptions options_;
   std::unique_ptr<DeviceBackend> backend_;
   std::unique_ptr<Specialization> spec_;
