@@ -202,6 +202,29 @@ TEST(FusedConv, Strided1x1SubsamplesThenMatchesReference) {
       }
 }
 
+TEST(FusedConv, BatchedLargeOutputsRunImageByImage) {
+  // Batch > 1 with >= 28x28 outputs: conv_dnnl.cc runs a batch-1 primitive once per image (Winograd, direct,
+  // subsampled 1x1, every layout mode, with Z), against the reference.
+  unsigned seed = 990;
+  for (const Case& c : {Case{{3, 16, 30, 30}, 16, 3, 1, 1, 1, 1}, Case{{2, 5, 29, 30}, 7, 3, 1, 1, 1, 1},
+                        Case{{2, 16, 57, 57}, 16, 1, 2, 0, 1, 1}})
+    for (int mode : {0, 1, 2, 3}) {
+      SCOPED_TRACE("x=" + shape_to_string(c.x) + " mode=" + std::to_string(mode));
+      Node n = fused(c, "relu", {}, true, true, mode != 0);
+      n.attrs["channels_last"] = attr_i(mode);
+      auto in = inputs(c, true, true, false, seed++);
+      if (mode == 1 || mode == 3) in[0] = to_nhwc(in[0]);
+      if (mode == 1 || mode == 2) in[3] = to_nhwc(in[3]);
+      setenv("FERRY_DNNL_PER_IMAGE", "1", 1);  // run_single_op runs 2 threads; per image is the 1-thread default
+      auto fast = run_with_dnnl(n, in, true);
+      unsetenv("FERRY_DNNL_PER_IMAGE");
+      auto ref = run_with_dnnl(n, in, false);
+      ASSERT_EQ(fast.size(), 1u);
+      ASSERT_EQ(ref.size(), 1u);
+      expect_near(fast[0], ref[0], 1e-4, 1e-4);
+    }
+}
+
 TEST(FusedConv, RejectsBadInputsWithStatus) {
   const Case c{{1, 4, 5, 5}, 4, 3, 1, 1, 1, 1};
   Node n = fused(c, "clip", {0.f}, false, false, false);  // clip needs 2 params

@@ -79,6 +79,20 @@ struct DnnlConv::Impl {
   // 1x1 path measured 1.3-1.7x slower than that here (512->1024 28x28/2 at batch 1: 2.32 vs 1.77 ms + copy).
   bool subsample = false;
   std::vector<float> sub;  // sized at build: no allocation per run
+  // Batched 2-D convs with large outputs run image by image on a batch-1 primitive: the batch-N primitive was
+  // slower per image on the large-spatial layers (resnet50 at batch 8, 1 thread, ONEDNN_VERBOSE: 1x1 64->256
+  // 56x56 13.5 ms vs 8 x 1.15 ms at batch 1; stem 32.1 vs 8 x 2.6 ms). FERRY_DNNL_PER_IMAGE=0 turns it off.
+  int64_t images = 1;  // > 1: the primitive (and reorders) are built for one image and run `images` times
+
+  // Only at 1 thread by default: with more, each image is its own OpenMP fork/join (not yet measured on a quiet
+  // box); FERRY_DNNL_PER_IMAGE=1 forces it at any thread count, =0 turns it off.
+  int built_threads = 0;
+  static int64_t per_image_count(const DnnlConvGeom& g, int threads) {
+    const char* v = std::getenv("FERRY_DNNL_PER_IMAGE");
+    const bool forced = v && std::strcmp(v, "1") == 0;
+    if ((v && std::strcmp(v, "0") == 0) || (threads != 1 && !forced) || g.transpose || g.group != 1 || g.x.size() != 4 || g.x[0] <= 1) return 1;
+    return g.y[2] * g.y[3] >= 28 * 28 ? g.x[0] : 1;
+  }
 
   static bool subsample_candidate(const DnnlConvGeom& g) {
     if (!g.channels_last || g.x_nchw || g.transpose || g.x.size() != 4 || g.w[2] != 1 || g.w[3] != 1) return false;
@@ -156,12 +170,14 @@ struct DnnlConv::Impl {
     }
     w_dims.insert(w_dims.end(), k.begin(), k.end());
     memory::dims strides = lift(g.strides, nsp, 1);
+    images = per_image_count(g, built_threads);
+    if (images > 1) src_dims[0] = dst_dims[0] = 1;
     subsample = subsample_candidate(g);
     if (subsample) {  // the primitive sees the subsampled X with stride 1
       src_dims[2] = dst_dims[2];
       src_dims[3] = dst_dims[3];
       strides = {1, 1};
-      sub.assign(static_cast<size_t>(src_dims[0] * src_dims[1] * src_dims[2] * src_dims[3]), 0.f);
+      sub.assign(static_cast<size_t>(g.x[0] * src_dims[1] * src_dims[2] * src_dims[3]), 0.f);
     } else {
       sub = {};
     }
@@ -303,9 +319,10 @@ bool DnnlConv::run(const DnnlConvGeom& g, const Tensor& x, const Tensor& w, cons
     // default (all cores) forks that many threads on every run even at --threads 1, and the idle OpenMP worker
     // then spins against the main thread (measured: mobilenet_v2 at 1 thread 151 ms -> 48 ms on a busy box).
     dnnl_set_threads(threads);
-    if (!s.built || !(s.geom == g)) {
-      if (s.failed && s.geom == g) return false;
+    if (!s.built || !(s.geom == g) || (s.built_threads == 1) != (threads == 1)) {
+      if (s.failed && s.geom == g && (s.built_threads == 1) == (threads == 1)) return false;
       s.geom = g;
+      s.built_threads = threads;
       s.built = false;
       s.failed = true;  // cleared when build() succeeds
       s.build(g);
@@ -316,32 +333,36 @@ bool DnnlConv::run(const DnnlConvGeom& g, const Tensor& x, const Tensor& w, cons
     const int reorder_threads = shape_numel(g.x) + shape_numel(g.y) > (int64_t{4} << 20) ? threads : 1;
     dnnl_set_threads(1);  // one-time weight reorder: measured faster single-threaded on a busy 2-core box
     s.prepare_weights(w);
-    if (s.subsample) {
-      s.gather_subsampled(g, x.data<float>());
-      s.user_src.set_data_handle(s.sub.data());
-    } else {
-      s.user_src.set_data_handle(const_cast<void*>(x.raw_data()));
-    }
-    s.user_dst.set_data_handle(y.raw_data());
+    if (s.subsample) s.gather_subsampled(g, x.data<float>());
+    const float* x_base = s.subsample ? s.sub.data() : x.data<float>();
+    // Per image (s.images > 1) or the whole batch at once: element offsets of one step's X and Y/Z.
+    const int64_t x_step = s.images > 1 ? static_cast<int64_t>(s.user_src_md.get_size() / sizeof(float)) : 0;
+    const int64_t y_step = s.images > 1 ? y.numel() / s.images : 0;
     if (bias) s.user_bias.set_data_handle(const_cast<void*>(bias->raw_data()));
-    if (s.need_src_reorder) {
-      dnnl_set_threads(reorder_threads);
-      s.src_reorder.execute(s.stream, s.src_reorder_args);
-    }
-    if (Impl::sum_in_primitive(g)) {  // the sum post-op accumulates into dst: put Z there first
+    for (int64_t i = 0; i < s.images; ++i) {
+      s.user_src.set_data_handle(const_cast<float*>(x_base + i * x_step));
+      float* yi = y.data<float>() + i * y_step;
+      s.user_dst.set_data_handle(yi);
+      if (s.need_src_reorder) {
+        dnnl_set_threads(reorder_threads);
+        s.src_reorder.execute(s.stream, s.src_reorder_args);
+      }
+      if (Impl::sum_in_primitive(g)) {  // the sum post-op accumulates into dst: put Z there first
+        const float* zi = z->data<float>() + i * y_step;
+        if (s.need_dst_reorder) {
+          dnnl_set_threads(reorder_threads);
+          s.user_z.set_data_handle(const_cast<float*>(zi));
+          s.z_reorder.execute(s.stream, s.z_reorder_args);
+        } else if (zi != yi) {
+          std::memcpy(yi, zi, static_cast<size_t>(s.images > 1 ? y_step : y.numel()) * sizeof(float));
+        }
+      }
+      dnnl_set_threads(threads);
+      s.prim.execute(s.stream, s.conv_args);
       if (s.need_dst_reorder) {
         dnnl_set_threads(reorder_threads);
-        s.user_z.set_data_handle(const_cast<void*>(z->raw_data()));
-        s.z_reorder.execute(s.stream, s.z_reorder_args);
-      } else if (z->raw_data() != y.raw_data()) {
-        std::memcpy(y.raw_data(), z->raw_data(), y.nbytes());
+        s.dst_reorder.execute(s.stream, s.dst_reorder_args);
       }
-    }
-    dnnl_set_threads(threads);
-    s.prim.execute(s.stream, s.conv_args);
-    if (s.need_dst_reorder) {
-      dnnl_set_threads(reorder_threads);
-      s.dst_reorder.execute(s.stream, s.dst_reorder_args);
     }
     s.stream.wait();
     if (Impl::defers_act(g))
