@@ -1,13 +1,33 @@
 #include "core/threadpool.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/omp_team.h"
 
 namespace ferry {
+
+namespace {
+
+// FERRY_THREADPOOL=omp runs the chunks on the OpenMP team when libgomp is loaded; the default keeps ferry's own
+// workers (docs/decisions.md: on a loaded machine the OpenMP barriers of many small parallel regions stall).
+bool use_omp_team() {
+  static const bool omp = [] {
+    const char* e = std::getenv("FERRY_THREADPOOL");
+    return omp_team_available() && e && std::strcmp(e, "omp") == 0;
+  }();
+  return omp;
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   threads_ = threads;
-  for (int i = 1; i < threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  omp_ = use_omp_team();
+  if (!omp_)
+    for (int i = 1; i < threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -41,6 +61,12 @@ void ThreadPool::worker_loop(int) {
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t min_chunk) {
   if (n <= 0) return;
   int64_t chunks = std::min<int64_t>(threads_, std::max<int64_t>(1, n / std::max<int64_t>(1, min_chunk)));
+  if (omp_) {
+    if (chunks <= 1) return fn(0, n);
+    // A nested call (from inside a chunk) gets a team of one from libgomp and runs the whole range serially.
+    omp_team_run(static_cast<int>(chunks), [&](int t, int nt) { fn(n * t / nt, n * (t + 1) / nt); });
+    return;
+  }
   std::unique_lock<std::mutex> lock(mu_);
   if (chunks <= 1 || busy_) {  // serial, or nested call from inside a chunk
     lock.unlock();

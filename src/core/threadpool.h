@@ -6,6 +6,9 @@
 // parallel_for splits [0, n) into contiguous chunks (at most one per thread, fewer when `min_chunk` says so),
 // runs them on the pool plus the calling thread, and returns when all are done. It is not reentrant from
 // inside a chunk (nested calls run serially in the caller).
+// The pool has threads - 1 workers that sleep on a condition variable between jobs. With FERRY_THREADPOOL=omp
+// (and libgomp loaded, it comes with oneDNN) the chunks run on the OpenMP team instead (omp_team.h), the threads
+// the oneDNN primitives use and keep spinning between ops, and the pool starts no threads of its own.
 #pragma once
 
 #include <condition_variable>
@@ -39,6 +42,7 @@ class ThreadPool {
   uint64_t generation_ = 0;
   bool stop_ = false;
   bool busy_ = false;
+  bool omp_ = false;  // chunks run on the OpenMP team; no workers
 };
 
 }  // namespace ferry

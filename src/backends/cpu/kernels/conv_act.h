@@ -16,6 +16,7 @@
 #include <functional>
 
 #include "backends/cpu/kernels/conv_dnnl.h"
+#include "core/omp_team.h"  // omp_team_run: kernels between oneDNN convs run on its OpenMP team
 
 namespace ferry {
 
@@ -25,11 +26,5 @@ bool deferred_activation_supported(ConvAct act);
 // y[i] = act(y[i]) (+ z[i] when z is not null) for i < n, split over `threads` OpenMP threads (only when there
 // is enough work). Only for the activations deferred_activation_supported() accepts; does nothing for others.
 void apply_conv_activation(ConvAct act, float* y, int64_t n, int threads, const float* z = nullptr);
-
-// Runs fn(t, nt) once for each t in [0, nt) on oneDNN's OpenMP team (nt <= threads), like the activation pass
-// above: kernels between oneDNN convs use the threads that are already awake (spinning) instead of waking
-// ferry's ThreadPool, whose workers would compete with the spinning OpenMP ones for the same cores. Runs
-// fn(0, 1) on the caller when threads <= 1 or OpenMP is not loaded.
-void omp_team_run(int threads, const std::function<void(int, int)>& fn);
 
 }  // namespace ferry
