@@ -69,7 +69,7 @@ PY
 EXPORT_PID=$!
 
 echo "== unit tests at ${SECONDS}s"
-timeout 60 ferry_tests --gtest_filter='CudaBackend.TransformerOpsMatchCpu:CudaBackend.MatchesCpuInFp32AndFp16WithFallback:DeviceOptions*' \
+timeout 60 ferry_tests --gtest_filter='CudaBackend.TransformerOpsMatchCpu:CudaBackend.PatchifyConvMatchesCpu:CudaBackend.MatchesCpuInFp32AndFp16WithFallback:DeviceOptions*' \
   >"$O/tests.log" 2>&1
 echo "ferry_tests rc $?"; grep -E "^\[  (PASSED|FAILED)|Failure|Expected|Which is" "$O/tests.log" | head -20
 if [ -x /tmp/fd/bin/ferry_cuda_kernels_test ]; then
@@ -88,6 +88,7 @@ bench() {
   [ "$cfg" = decomp ] && envs=(FERRY_DEVICE_FUSE_TRANSFORMER=0)
   [ "$cfg" = fused ] && envs=(FERRY_DEVICE_FUSE_TRANSFORMER=1)
   [ "$cfg" = gelu ] && envs=(FERRY_CUDA_GELU_EPILOGUE=1)
+  [ "$cfg" = patch ] && envs=(FERRY_CUDA_PATCHIFY=1)
   local it=200
   [ "$b" -gt 8 ] && it=40
   local log="$O/bench_${cfg}_${model}_b${b}.log"
@@ -144,7 +145,7 @@ if [ "$(left)" -gt 12 ]; then
 fi
 echo "== extra at ${SECONDS}s"
 if [ -f "$ZOO/vit_b_16.onnx" ] && [ "$(left)" -gt 30 ]; then
-  for b in 1 64; do bench gelu vit_b_16 $b | tee -a "$O/bench.txt"; done
+  for b in 1 64; do for cfg in gelu patch; do bench $cfg vit_b_16 $b | tee -a "$O/bench.txt"; done; done
 fi
 if [ "$(left)" -gt 25 ]; then
   FERRY_DEVICE_FUSE_TRANSFORMER=0 timeout 20 python3 tests/cuda/device_zoo_check.py /tmp/fd/bin/ferry "$ZOO" \

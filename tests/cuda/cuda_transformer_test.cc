@@ -169,6 +169,53 @@ TEST(CudaBackend, TransformerOpsMatchCpu) {
   }
 }
 
+// ViT's patch embedding: Conv 4x4 stride 4 (3 -> 8 channels) on x[N, 3, 16, 16] with FERRY_CUDA_PATCHIFY=1
+// (permute + GEMM, cuda_patchify.cc) against the CPU, NCHW input in FP32 and the padded NHWC stem in FP16/BF16.
+TEST(CudaBackend, PatchifyConvMatchesCpu) {
+  Model m;
+  m.opsets[""] = 13;
+  m.ir_version = 8;
+  Graph& g = m.graph;
+  g.name = "cuda_patchify_test";
+  g.inputs = {"x"};
+  g.value_info["x"] = {DType::kFloat, SymShape::from_dims({Dim::symbolic("N"), Dim(3), Dim(16), Dim(16)})};
+  g.initializers["w"] = random_tensor({8, 3, 4, 4}, 21, 0.5f);
+  g.initializers["b"] = random_tensor({8}, 22, 0.5f);
+  Node conv = Node::make("Conv", {"x", "w", "b"}, {"y"});
+  conv.attrs["kernel_shape"] = ints_attr({4, 4});
+  conv.attrs["strides"] = ints_attr({4, 4});
+  conv.name = "patch";
+  conv.opset = 13;
+  g.nodes.push_back(conv);
+  g.outputs = {"y"};
+  std::string path = (std::filesystem::temp_directory_path() / "ferry_cuda_patchify.onnx").string();
+  ASSERT_TRUE(save_onnx_model(m, path).is_ok());
+  SessionOptions probe;
+  probe.device = "cuda";
+  if (!Session::load(path, probe)) GTEST_SKIP() << "no usable CUDA GPU";
+  Tensor x = random_tensor({3, 3, 16, 16}, 23, 1.0f);
+  auto cpu = Session::load(path, SessionOptions{});
+  ASSERT_TRUE(cpu.has_value());
+  auto ref = (*cpu)->run({x});
+  ASSERT_TRUE(ref.has_value());
+  setenv("FERRY_CUDA_PATCHIFY", "1", 1);
+  for (const char* precision : {"fp32", "fp16", "bf16"}) {
+    SCOPED_TRACE(precision);
+    SessionOptions o;
+    o.device = "cuda";
+    o.precision = precision;
+    o.cuda_graph = true;
+    auto s = Session::load(path, o);
+    ASSERT_TRUE(s.has_value()) << s.status().to_string();
+    auto out = (*s)->run({x});
+    ASSERT_TRUE(out.has_value()) << out.status().to_string();
+    const std::string p = precision;
+    const double tol = p == "fp32" ? 1e-4 : p == "fp16" ? 2e-2 : 8e-2;
+    expect_close((*ref)[0], (*out)[0], tol, tol);
+  }
+  unsetenv("FERRY_CUDA_PATCHIFY");
+}
+
 #if FERRY_HAVE_CUDA
 // Host only (no GPU): the device executor's pipeline (extended passes + the transformer fusions, input shapes
 // fixed) on the zoo's bert_tiny_enc and vit_b_16 leaves only nodes the CUDA backend takes, the ferry ops

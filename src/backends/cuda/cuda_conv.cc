@@ -367,6 +367,8 @@ bool conv_supports(const Graph& g, const Node& n) {
 }
 
 Expected<std::unique_ptr<CudaOp>> build_conv(BuildContext& ctx, const OpGroup& group) {
+  auto patchify = build_patchify_conv(ctx, group);
+  if (patchify || patchify.status().code() != StatusCode::kUnsupported) return patchify;
   auto op = std::make_unique<ConvOp>();
   FERRY_RETURN_IF_ERROR(op->build(ctx, group));
   return std::unique_ptr<CudaOp>(std::move(op));
