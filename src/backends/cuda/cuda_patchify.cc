@@ -177,7 +177,8 @@ Expected<std::unique_ptr<CudaOp>> build_patchify_conv(BuildContext& ctx, const O
   if (y.nhwc || x.shape.size() != 4 || x.shape[2] % ks[0] != 0 || x.shape[3] % ks[1] != 0 || x.shape[1] != ws[1])
     return unsupported(no);
   auto op = std::make_unique<PatchifyOp>();
-  FERRY_RETURN_IF_ERROR(op->build(ctx, n, x, y, ws));
+  // Any build failure (e.g. no cuBLASLt algorithm for the batch-broadcast C) falls back to the cuDNN conv.
+  if (Status bs = op->build(ctx, n, x, y, ws); !bs.is_ok()) return unsupported(bs.to_string());
   return std::unique_ptr<CudaOp>(std::move(op));
 }
 
