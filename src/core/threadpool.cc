@@ -1,6 +1,10 @@
 #include "core/threadpool.h"
 
+#include <immintrin.h>
+#include <sched.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -18,6 +22,34 @@ bool use_omp_team() {
     return omp_team_available() && e && std::strcmp(e, "omp") == 0;
   }();
   return omp;
+}
+
+// How long a worker (or the caller) spins before it sleeps: the next parallel op of a run usually comes within a
+// few microseconds, and a futex wake-up costs more than that.
+int64_t spin_ns() {
+  static const int64_t ns = [] {
+    const char* e = std::getenv("FERRY_SPIN_US");
+    return e ? std::max<int64_t>(0, std::atoll(e)) * 1000 : int64_t{50'000};
+  }();
+  return ns;
+}
+
+// Busy-waits until done() or spin_ns() have passed; true when done() became true.
+template <typename Done>
+bool spin_until(Done done) {
+  const int64_t limit = spin_ns();
+  if (limit <= 0) return done();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (;;) {
+    for (int i = 0; i < 16; ++i) {
+      if (done()) return true;
+      _mm_pause();
+    }
+    // Give the core to any other runnable thread (oneDNN's OpenMP worker between two convs): on an idle core
+    // sched_yield returns at once.
+    sched_yield();
+    if (std::chrono::steady_clock::now() - t0 > std::chrono::nanoseconds(limit)) return done();
+  }
 }
 
 }  // namespace
@@ -42,6 +74,7 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::worker_loop(int) {
   uint64_t seen = 0;
   for (;;) {
+    spin_until([&] { return stop_.load(std::memory_order_relaxed) || generation_.load() != seen; });
     std::unique_lock<std::mutex> lock(mu_);
     cv_work_.wait(lock, [&] { return stop_ || generation_ != seen; });
     if (stop_) return;
@@ -87,6 +120,11 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     fn(n * c / chunks, n * (c + 1) / chunks);
     lock.lock();
     ++chunks_done_;
+  }
+  if (chunks_done_ != chunks) {
+    lock.unlock();
+    spin_until([&] { return chunks_done_.load(std::memory_order_acquire) == chunks; });
+    lock.lock();
   }
   cv_done_.wait(lock, [&] { return chunks_done_ == job_chunks_; });
   job_ = nullptr;
