@@ -69,6 +69,11 @@ if [ $ferry_cuda = 1 ]; then
   ZOO=/tmp/zoo
   mkdir -p "$ZOO"
   names=$(for c in $CASES; do echo -n "${c%%:*} "; done)
+  if [[ " $names " == *" vit_b_16 "* ]]; then  # opset 13 with the explicit attention path the fusions know
+    note "python3 scripts/device_export_vit.py $ZOO"
+    (cd "$DEST/share" && timeout 200 python3 "$OLDPWD/scripts/device_export_vit.py" "$ZOO") || echo "vit export failed"
+    [ -f "$ZOO/vit_b_16.onnx" ] && names=${names//vit_b_16/}
+  fi
   # torch 2.11 exports through dynamo by default; export_zoo.py was written for the TorchScript exporter.
   note "python3 export_zoo.py $ZOO $names   (torch.onnx.export with dynamo=False)"
   (cd "$DEST/share" && python3 -c "
