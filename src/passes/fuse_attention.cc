@@ -17,6 +17,7 @@
 #include <optional>
 
 #include "passes/fuse_transformer.h"
+#include "passes/attr_util.h"
 #include "passes/fusion_util.h"
 
 namespace ferry {
@@ -43,20 +44,6 @@ std::string strip_scale(const FusionView& v, const std::string& value, float* sc
       }
   }
   return "";
-}
-
-Attr ints_attr(std::vector<int64_t> v) {
-  Attr a;
-  a.kind = Attr::Kind::kInts;
-  a.ints = std::move(v);
-  return a;
-}
-
-Attr int_attr(int64_t i) {
-  Attr a;
-  a.kind = Attr::Kind::kInt;
-  a.i = i;
-  return a;
 }
 
 // The single integer of a constant 1-element int32/int64 tensor.

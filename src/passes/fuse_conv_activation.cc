@@ -8,25 +8,12 @@
 
 #include "passes/fusion_util.h"
 #include "passes/graph_edit.h"
+#include "passes/attr_util.h"
 #include "passes/conv_fusions.h"
 
 namespace ferry {
 
 namespace {
-
-Attr string_attr(const std::string& v) {
-  Attr a;
-  a.kind = Attr::Kind::kString;
-  a.s = v;
-  return a;
-}
-
-Attr floats_attr(std::vector<float> v) {
-  Attr a;
-  a.kind = Attr::Kind::kFloats;
-  a.floats = std::move(v);
-  return a;
-}
 
 // True for a float32 Conv / FusedConv that an activation may be appended to.
 bool conv_accepts_activation(const Graph& g, const Node& n) {

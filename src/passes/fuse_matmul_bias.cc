@@ -10,24 +10,11 @@
 // FusedMatMul's kernel packs B once for oneDNN, so only constant B qualifies. Intermediates have one reader.
 #include "passes/fuse_transformer.h"
 #include "passes/fusion_util.h"
+#include "passes/attr_util.h"
 
 namespace ferry {
 
 namespace {
-
-Attr str_attr(std::string s) {
-  Attr a;
-  a.kind = Attr::Kind::kString;
-  a.s = std::move(s);
-  return a;
-}
-
-Attr int_attr(int64_t i) {
-  Attr a;
-  a.kind = Attr::Kind::kInt;
-  a.i = i;
-  return a;
-}
 
 // A constant float bias of exactly n elements stored as [n].
 bool is_bias(const FusionView& v, const std::string& value, int64_t n) {
@@ -47,7 +34,7 @@ Node make_fused(const std::string& name, std::vector<std::string> inputs, const 
   n.domain = "ferry";
   n.opset = 1;
   n.name = name;
-  n.attrs["activation"] = str_attr("none");
+  n.attrs["activation"] = string_attr("none");
   if (trans_b) n.attrs["trans_b"] = int_attr(1);
   return n;
 }
@@ -113,7 +100,7 @@ class FuseMatMulBias : public RewriteRule {
       return false;
     Node fused = *mm;
     fused.outputs = act.outputs;
-    fused.attrs["activation"] = str_attr(act.op_type == "Relu" ? "relu" : "gelu");
+    fused.attrs["activation"] = string_attr(act.op_type == "Relu" ? "relu" : "gelu");
     replace_pattern(g, {mm, &act}, &act, std::move(fused));
     return true;
   }

@@ -125,22 +125,28 @@ Status MatMulOp::build(BuildContext& ctx, const OpGroup& group) {
   lt_a_ = b.ptr;
   lt_b_ = a.ptr;
   d_ = d.ptr;
-  cublasLtMatmulPreference_t pref = nullptr;
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&pref), name_);
-  size_t ws = ctx.workspace_bytes();
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
-  cublasLtMatmulHeuristicResult_t result{};
-  int found = 0;
-  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(ctx.lt(), desc_, a_layout_, b_layout_,
-                                                     c_ ? c_layout_ : d_layout_, d_layout_, pref, 1, &result, &found);
-  cublasLtMatmulPreferenceDestroy(pref);
-  FERRY_CUBLAS_RETURN_IF_ERROR(st, name_ + ": algorithm heuristic");
-  if (found == 0) return unsupported(name_ + ": cuBLASLt found no algorithm");
-  algo_ = result.algo;
+  FERRY_ASSIGN_OR_RETURN(algo_, pick_lt_algo(ctx.lt(), desc_, a_layout_, b_layout_, c_ ? c_layout_ : d_layout_,
+                                             d_layout_, ctx.workspace_bytes(), name_));
   return Status::ok();
 }
 
 }  // namespace
+
+Expected<cublasLtMatmulAlgo_t> pick_lt_algo(cublasLtHandle_t lt, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a,
+                                            cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c,
+                                            cublasLtMatrixLayout_t d, size_t workspace_bytes, const std::string& what) {
+  cublasLtMatmulPreference_t pref = nullptr;
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&pref), what);
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes,
+                                       sizeof(workspace_bytes));
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt, desc, a, b, c, d, pref, 1, &result, &found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  FERRY_CUBLAS_RETURN_IF_ERROR(st, what + ": algorithm heuristic");
+  if (found == 0) return unsupported(what + ": cuBLASLt found no algorithm");
+  return result.algo;
+}
 
 bool matmul_supports(const Graph& g, const Node& n) {
   if (n.op_type != "Gemm" && n.op_type != "MatMul") return false;

@@ -98,6 +98,11 @@ Expected<std::unique_ptr<CudaOp>> build_conv(BuildContext& ctx, const OpGroup& g
 Expected<std::unique_ptr<CudaOp>> build_patchify_conv(BuildContext& ctx, const OpGroup& group);
 bool pool_supports(const Graph& g, const Node& n);
 Expected<std::unique_ptr<CudaOp>> build_pool(BuildContext& ctx, const OpGroup& group);
+// cuBLASLt's best heuristic algorithm for `desc` on these layouts within `workspace_bytes` (c may be d); errors and
+// "no algorithm" name `what`. Shared by the MatMul/Gemm, FusedMatMul and patchify-conv ops.
+Expected<cublasLtMatmulAlgo_t> pick_lt_algo(cublasLtHandle_t lt, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a,
+                                            cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c,
+                                            cublasLtMatrixLayout_t d, size_t workspace_bytes, const std::string& what);
 bool matmul_supports(const Graph& g, const Node& n);
 Expected<std::unique_ptr<CudaOp>> build_matmul(BuildContext& ctx, const OpGroup& group);
 bool elementwise_supports(const Graph& g, const Node& n);

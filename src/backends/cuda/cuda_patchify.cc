@@ -136,18 +136,8 @@ Status PatchifyOp::build(BuildContext& ctx, const Node& n, const DevTensor& x, c
                                                                   &strides[i], sizeof(strides[i])),
                                  name_);
   }
-  cublasLtMatmulPreference_t pref = nullptr;
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&pref), name_);
-  size_t ws = ctx.workspace_bytes() - patch_bytes_;
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
-  cublasLtMatmulHeuristicResult_t result{};
-  int found = 0;
-  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(ctx.lt(), desc_, a_layout_, b_layout_, c_layout_, d_layout_, pref,
-                                                     1, &result, &found);
-  cublasLtMatmulPreferenceDestroy(pref);
-  FERRY_CUBLAS_RETURN_IF_ERROR(st, name_ + ": algorithm heuristic");
-  if (found == 0) return unsupported(name_ + ": cuBLASLt found no algorithm");
-  algo_ = result.algo;
+  FERRY_ASSIGN_OR_RETURN(algo_, pick_lt_algo(ctx.lt(), desc_, a_layout_, b_layout_, c_layout_, d_layout_,
+                                             ctx.workspace_bytes() - patch_bytes_, name_));
   return Status::ok();
 }
 
