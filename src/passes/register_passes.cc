@@ -21,7 +21,7 @@ void add_passes_for_level(PassManager& pm, OptLevel level) {
     pm.add(make_merge_parallel_convs());  // after fuse_conv_bn: the BN-folded weights are constant
     pm.add(make_fuse_convtranspose_bn());
     pm.add(make_fuse_matmul_add());
-    if (level == OptLevel::kExtended) pm.add(make_gemm_to_conv());  // head Gemm -> Conv 1x1; not at kAll (decisions.md)
+    // make_gemm_to_conv() (head Gemm -> Conv 1x1) is in no default list: it did not pay (decisions.md).
   }
   if (level >= OptLevel::kAll) {
     // ferry-only fusions (domain "ferry") are added here by their owners; their output runs in ferry only.
