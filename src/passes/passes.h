@@ -18,5 +18,6 @@ std::unique_ptr<Pass> make_fuse_convtranspose_bn();  // ConvTranspose (+ per-cha
 std::unique_ptr<Pass> make_fuse_matmul_add();     // MatMul(2-D) + Add(bias) -> Gemm
 std::unique_ptr<Pass> make_gemm_to_conv();        // pooled head Flatten -> Gemm -> Conv 1x1 -> Flatten (stays 4-D)
 std::unique_ptr<Pass> make_transpose_cancel();    // Transpose∘Transpose -> one/none, Reshape∘Reshape -> one
+std::unique_ptr<Pass> make_transpose_sink();      // Transpose -> unary elementwise -> Transpose: sink the first
 
 }  // namespace ferry

@@ -16,6 +16,7 @@ void add_passes_for_level(PassManager& pm, OptLevel level) {
   pm.add(make_fold_shapes());
   pm.add(make_eliminate_identity());
   if (level >= OptLevel::kExtended) {
+    pm.add(make_transpose_sink());    // before the cancel it enables
     pm.add(make_transpose_cancel());
     pm.add(make_fuse_conv_bn());
     pm.add(make_merge_parallel_convs());  // after fuse_conv_bn: the BN-folded weights are constant
