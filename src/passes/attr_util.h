@@ -17,6 +17,13 @@ inline Attr int_attr(int64_t v) {
   return a;
 }
 
+inline Attr float_attr(float v) {
+  Attr a;
+  a.kind = Attr::Kind::kFloat;
+  a.f = v;
+  return a;
+}
+
 inline Attr ints_attr(std::vector<int64_t> v) {
   Attr a;
   a.kind = Attr::Kind::kInts;

@@ -12,6 +12,7 @@
 #include "ferry/session.h"
 #include "ir/onnx_import.h"
 #include "runtime/device_executor.h"
+#include "cuda/cuda_test_util.h"
 
 namespace ferry {
 namespace {
@@ -147,15 +148,6 @@ std::vector<Tensor> run(const std::string& path, const SessionOptions& o, const 
   auto out = (*s)->run({x});
   EXPECT_TRUE(out.has_value()) << out.status().to_string();
   return out ? *out : std::vector<Tensor>{};
-}
-
-void expect_close(const Tensor& ref, const Tensor& got, double rtol, double atol) {
-  ASSERT_EQ(ref.shape(), got.shape());
-  for (int64_t i = 0; i < ref.numel(); ++i) {
-    float r = ref.data<float>()[i], v = got.data<float>()[i];
-    ASSERT_TRUE(std::isfinite(v)) << "element " << i;
-    ASSERT_LE(std::fabs(r - v), atol + rtol * std::fabs(r)) << "element " << i << ": cpu " << r << ", cuda " << v;
-  }
 }
 
 TEST(DeviceOptions, ParsesDevicesAndPrecisions) {

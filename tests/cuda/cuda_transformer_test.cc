@@ -14,6 +14,8 @@
 #include "ferry/session.h"
 #include "ir/onnx_import.h"
 #include "passes/fuse_transformer.h"
+#include "passes/attr_util.h"
+#include "cuda/cuda_test_util.h"
 #include "passes/pass.h"
 #include "runtime/shape_inference.h"
 #if FERRY_HAVE_CUDA
@@ -29,31 +31,6 @@ Tensor random_tensor(Shape shape, uint32_t seed, float scale = 1.0f) {
   std::uniform_real_distribution<float> u(-scale, scale);
   for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
   return t;
-}
-
-Attr int_attr(int64_t v) {
-  Attr a;
-  a.kind = Attr::Kind::kInt;
-  a.i = v;
-  return a;
-}
-Attr float_attr(float v) {
-  Attr a;
-  a.kind = Attr::Kind::kFloat;
-  a.f = v;
-  return a;
-}
-Attr string_attr(const std::string& v) {
-  Attr a;
-  a.kind = Attr::Kind::kString;
-  a.s = v;
-  return a;
-}
-Attr ints_attr(std::vector<int64_t> v) {
-  Attr a;
-  a.kind = Attr::Kind::kInts;
-  a.ints = std::move(v);
-  return a;
 }
 
 // head_dim 64 (the kernel's sizes) or, with unsupported_head = true, 48 (SdpAttention falls back to the CPU).
@@ -120,15 +97,6 @@ std::string write_block(bool unsupported_head) {
   Status st = save_onnx_model(m, path);
   EXPECT_TRUE(st.is_ok()) << st.to_string();
   return path;
-}
-
-void expect_close(const Tensor& ref, const Tensor& got, double rtol, double atol) {
-  ASSERT_EQ(ref.shape(), got.shape());
-  for (int64_t i = 0; i < ref.numel(); ++i) {
-    float r = ref.data<float>()[i], v = got.data<float>()[i];
-    ASSERT_TRUE(std::isfinite(v)) << "element " << i;
-    ASSERT_LE(std::fabs(r - v), atol + rtol * std::fabs(r)) << "element " << i << ": cpu " << r << ", cuda " << v;
-  }
 }
 
 TEST(CudaBackend, TransformerOpsMatchCpu) {

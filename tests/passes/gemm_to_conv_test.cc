@@ -1,29 +1,9 @@
 #include "passes/graph_edit.h"
+#include "passes/attr_util.h"
 #include "passes/pass_test_util.h"
 
 namespace ferry::test {
 namespace {
-
-Attr int_attr(int64_t v) {
-  Attr a;
-  a.kind = Attr::Kind::kInt;
-  a.i = v;
-  return a;
-}
-
-Attr float_attr(float v) {
-  Attr a;
-  a.kind = Attr::Kind::kFloat;
-  a.f = v;
-  return a;
-}
-
-Attr ints_attr(std::vector<int64_t> v) {
-  Attr a;
-  a.kind = Attr::Kind::kInts;
-  a.ints = std::move(v);
-  return a;
-}
 
 Tensor int64s(std::vector<int64_t> v) {
   Tensor t = Tensor::empty(DType::kInt64, {static_cast<int64_t>(v.size())});
