@@ -17,14 +17,6 @@
 namespace ferry {
 namespace {
 
-Tensor random_tensor(Shape shape, uint32_t seed, float scale = 1.0f) {
-  Tensor t = Tensor::empty(DType::kFloat, std::move(shape));
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-scale, scale);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
-  return t;
-}
-
 Attr ints(std::vector<int64_t> v) {
   Attr a;
   a.kind = Attr::Kind::kInts;

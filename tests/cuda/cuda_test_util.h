@@ -1,13 +1,25 @@
-// cuda_test_util.h — shared checks of the CUDA backend tests (they compare against the CPU backend).
+// cuda_test_util.h — shared inputs and checks of the CUDA backend tests (they compare against the CPU backend).
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <random>
+#include <utility>
 
 #include "ferry/tensor.h"
 
 namespace ferry {
+
+// Seeded uniform floats in [-scale, scale).
+inline Tensor random_tensor(Shape shape, uint32_t seed, float scale = 1.0f) {
+  Tensor t = Tensor::empty(DType::kFloat, std::move(shape));
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-scale, scale);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
+  return t;
+}
 
 // Every element finite and |cpu - cuda| <= atol + rtol * |cpu| (float tensors of equal shape).
 inline void expect_close(const Tensor& ref, const Tensor& got, double rtol, double atol) {

@@ -25,14 +25,6 @@
 namespace ferry {
 namespace {
 
-Tensor random_tensor(Shape shape, uint32_t seed, float scale = 1.0f) {
-  Tensor t = Tensor::empty(DType::kFloat, std::move(shape));
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-scale, scale);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
-  return t;
-}
-
 // head_dim 64 (the kernel's sizes) or, with unsupported_head = true, 48 (SdpAttention falls back to the CPU).
 std::string write_block(bool unsupported_head) {
   const int64_t hd = unsupported_head ? 48 : 64, heads = 2, c = hd * heads, ff = 2 * c;

@@ -151,6 +151,10 @@ bool slice_desc(const Graph& g, const Node& n, const Shape& in, const Shape& out
 
 }  // namespace
 
+std::unique_ptr<CudaOp> make_launch_op(std::string name, std::function<cudaError_t(cudaStream_t)> fn) {
+  return std::make_unique<LaunchOp>(std::move(name), std::move(fn));
+}
+
 bool kernel_supports(const Graph& g, const Node& n) {
   const std::string& op = n.op_type;
   if (n.outputs.size() != 1 || n.inputs.empty()) return false;
@@ -401,7 +405,7 @@ Expected<std::unique_ptr<CudaOp>> build_kernel_op(BuildContext& ctx, const OpGro
   } else {
     return unsupported(name + ": no CUDA kernel");
   }
-  return std::unique_ptr<CudaOp>(std::make_unique<LaunchOp>(name, std::move(fn)));
+  return make_launch_op(name, std::move(fn));
 }
 
 }  // namespace ferry::cuda

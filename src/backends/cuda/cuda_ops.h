@@ -13,6 +13,7 @@
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -98,6 +99,9 @@ Expected<std::unique_ptr<CudaOp>> build_conv(BuildContext& ctx, const OpGroup& g
 Expected<std::unique_ptr<CudaOp>> build_patchify_conv(BuildContext& ctx, const OpGroup& group);
 bool pool_supports(const Graph& g, const Node& n);
 Expected<std::unique_ptr<CudaOp>> build_pool(BuildContext& ctx, const OpGroup& group);
+// An op whose work is one launch closure (bound to its buffers at build time); errors name `name`.
+std::unique_ptr<CudaOp> make_launch_op(std::string name, std::function<cudaError_t(cudaStream_t)> fn);
+
 // cuBLASLt's best heuristic algorithm for `desc` on these layouts within `workspace_bytes` (c may be d); errors and
 // "no algorithm" name `what`. Shared by the MatMul/Gemm, FusedMatMul and patchify-conv ops.
 Expected<cublasLtMatmulAlgo_t> pick_lt_algo(cublasLtHandle_t lt, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a,

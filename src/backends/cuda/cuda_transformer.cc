@@ -36,16 +36,6 @@ auto with_type(DType t, F&& f) {
   return f(float{});
 }
 
-class ClosureOp : public CudaOp {
- public:
-  ClosureOp(std::string name, std::function<cudaError_t(cudaStream_t)> fn) : name_(std::move(name)), fn_(std::move(fn)) {}
-  Status enqueue(const RunContext& rc) override { return cuda_status(fn_(rc.stream), name_); }
-
- private:
-  std::string name_;
-  std::function<cudaError_t(cudaStream_t)> fn_;
-};
-
 // ---------------------------------------------------------------- FusedMatMul
 class FusedMatMulOp : public CudaOp {
  public:
@@ -220,7 +210,7 @@ Expected<std::unique_ptr<CudaOp>> build_layer_norm(BuildContext& ctx, const Node
     auto* py = static_cast<T*>(y.ptr);
     return [=](cudaStream_t s) { return k::layer_norm<T>(px, nullptr, pg, pb, py, nullptr, rows, cols, eps, s); };
   });
-  return std::unique_ptr<CudaOp>(std::make_unique<ClosureOp>(name, std::move(fn)));
+  return make_launch_op(name, std::move(fn));
 }
 
 // ---------------------------------------------------------------- SdpAttention (seq_major = 1)
@@ -294,7 +284,7 @@ Expected<std::unique_ptr<CudaOp>> build_attention(BuildContext& ctx, const Node&
     T* py = static_cast<T*>(y.ptr);
     return [=](cudaStream_t s) { return k::attention<T>(pq, pk, pv, nullptr, py, d, s); };
   });
-  return std::unique_ptr<CudaOp>(std::make_unique<ClosureOp>(name, std::move(fn)));
+  return make_launch_op(name, std::move(fn));
 }
 
 }  // namespace
