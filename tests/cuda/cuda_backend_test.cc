@@ -207,11 +207,11 @@ TEST(CudaBackend, FusedConvClipAddAndPaddedStemMatchCpu) {
     Tensor x = random_tensor({batch, 3, 8, 8}, static_cast<uint32_t>(100 + batch), 2.0f);
     auto ref = run(path, SessionOptions{}, x);
     ASSERT_EQ(ref.size(), 1u);
-    // The cuDNN paths, then the own depthwise kernel (FERRY_CUDA_DW_KERNEL=1, FP16/BF16 only).
+    // The cuDNN paths (FERRY_CUDA_DW_KERNEL=0), then the own depthwise kernel (the default, FP16/BF16 only).
     for (int dw_kernel = 0; dw_kernel < 2; ++dw_kernel)
     for (const char* precision : {"fp32", "fp16", "bf16"}) {
       for (bool graph : {false, true}) {
-        if (dw_kernel) setenv("FERRY_CUDA_DW_KERNEL", "1", 1);
+        setenv("FERRY_CUDA_DW_KERNEL", dw_kernel ? "1" : "0", 1);
         SessionOptions o;
         o.device = "cuda";
         o.precision = precision;

@@ -129,7 +129,7 @@ TEST(CudaBackend, TransformerOpsMatchCpu) {
   }
 }
 
-// ViT's patch embedding: Conv 4x4 stride 4 (3 -> 8 channels) on x[N, 3, 16, 16] with FERRY_CUDA_PATCHIFY=1
+// ViT's patch embedding: Conv 4x4 stride 4 (3 -> 8 channels) on x[N, 3, 16, 16] on the patchify path (the default)
 // (permute + GEMM, cuda_patchify.cc) against the CPU, NCHW input in FP32 and the padded NHWC stem in FP16/BF16.
 TEST(CudaBackend, PatchifyConvMatchesCpu) {
   Model m;

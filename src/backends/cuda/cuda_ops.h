@@ -95,7 +95,7 @@ bool conv_supports(const Graph& g, const Node& n);
 // A Clip with constant bounds min = 0, 0 < max < inf (Relu6): fusable into a conv as a clipped Relu.
 bool conv_clip_bounds(const Graph& g, const Node& n, float* lo, float* hi);
 Expected<std::unique_ptr<CudaOp>> build_conv(BuildContext& ctx, const OpGroup& group);
-// cuda_patchify.cc: kernel == stride Convs as permute + GEMM (FERRY_CUDA_PATCHIFY=1); Unsupported when not one.
+// cuda_patchify.cc: kernel == stride Convs as permute + GEMM (off with FERRY_CUDA_PATCHIFY=0); Unsupported when not one.
 Expected<std::unique_ptr<CudaOp>> build_patchify_conv(BuildContext& ctx, const OpGroup& group);
 bool pool_supports(const Graph& g, const Node& n);
 Expected<std::unique_ptr<CudaOp>> build_pool(BuildContext& ctx, const OpGroup& group);
