@@ -14,7 +14,8 @@
 //       Y is [S, N, dv]: the layout torch's MultiheadAttention has around its batched MatMuls.
 //       With seq_major=1 and attr num_heads=H > 0 the heads are split out of packed projections: Q[S, N, Cq],
 //       K[T, N, Ck], V[T, N, Cv]; head h reads columns offsets[i] + h * head_dim (v_head_dim for V) onwards
-//       (attr offsets, 3 ints) and Y is [S, N, H * v_head_dim].
+//       (attr offsets, 3 ints) and Y is [S, N, H * v_head_dim]. With num_heads > 0 and seq_major=0 the packed
+//       projections are batch-major: Q[N, S, Cq], K[N, T, Ck], V[N, T, Cv] -> Y[N, S, H * v_head_dim].
 #include "ops/op_registry.h"
 
 namespace ferry {
@@ -100,11 +101,14 @@ Status infer_sdp_attention(InferContext& c) {
   bool seq = c.node().attr_int("seq_major", 0) != 0;
   if (int64_t h = c.node().attr_int("num_heads", 0); h > 0) {  // split heads: Y [S, N, H * v_head_dim]
     int64_t d = c.node().attr_int("head_dim", 0), dv = c.node().attr_int("v_head_dim", d);
-    if (!seq || d <= 0 || dv <= 0) return c.error("num_heads needs seq_major = 1 and positive head dims");
-    auto batch = broadcast_shapes({SymShape::from_dims({q.dims[1]}), SymShape::from_dims({k.dims[1]}),
-                                   SymShape::from_dims({v.dims[1]})});
+    if (d <= 0 || dv <= 0) return c.error("num_heads needs positive head dims");
+    const int bd = seq ? 1 : 0;  // the batch axis
+    auto batch = broadcast_shapes({SymShape::from_dims({q.dims[bd]}), SymShape::from_dims({k.dims[bd]}),
+                                   SymShape::from_dims({v.dims[bd]})});
     if (!batch) return c.error(batch.status().message());
-    c.set_output(0, DType::kFloat, SymShape::from_dims({q.dims[0], batch->dims[0], Dim(h * dv)}));
+    const Dim& s = seq ? q.dims[0] : q.dims[1];
+    c.set_output(0, DType::kFloat, SymShape::from_dims(seq ? std::vector<Dim>{s, batch->dims[0], Dim(h * dv)}
+                                                           : std::vector<Dim>{batch->dims[0], s, Dim(h * dv)}));
     return Status::ok();
   }
   int b = seq ? 1 : 0;

@@ -179,6 +179,11 @@ class FuseAttention : public RewriteRule {
     fused.attrs["offsets"] = ints_attr({q->offset, k->offset, vv->offset});
     std::vector<const Node*> nodes = {&att};
     for (const HeadSource* h : {&*q, &*k, &*vv}) nodes.insert(nodes.end(), h->nodes.begin(), h->nodes.end());
+    // Y is now [S, N, H * dv] (was [S, N * H, dv]: the same memory); keep its recorded type honest.
+    const ValueType* pt = g.type_of(q->packed);
+    if (pt && pt->shape.rank_known && pt->shape.rank() == 3)
+      g.value_info[att.outputs[0]] =
+          ValueType{pt->dtype, SymShape::from_dims({pt->shape.dims[0], pt->shape.dims[1], Dim(q->heads * vv->width)})};
     replace_pattern(g, nodes, &att, std::move(fused));
     return true;
   }

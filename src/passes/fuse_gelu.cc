@@ -95,7 +95,9 @@ void add_transformer_fusions(PassManager& pm) {
   pm.add_rule(make_fuse_gelu_rule());
   pm.add_rule(make_fuse_layernorm_rule());
   pm.add_rule(make_fuse_matmul_bias_rule());
+  pm.add_rule(make_unpack_qkv_gather_rule());
   pm.add_rule(make_fuse_attention_rule());
+  pm.add_rule(make_attention_batch_major_rule());
 }
 
 }  // namespace ferry

@@ -8,7 +8,8 @@
 //                         (cuBLASLt's GELU epilogue is the tanh form: FERRY_CUDA_GELU_EPILOGUE=1 takes it in
 //                         FP16/BF16 anyway).
 //   ferry.LayerNorm    -> kernels::layer_norm over the last axis.
-//   ferry.SdpAttention -> kernels::attention with strides, seq_major=1 only (torch's MultiheadAttention layout),
+//   ferry.SdpAttention -> kernels::attention with strides, seq_major=1 (torch's MultiheadAttention layout) or split
+//                         heads batch-major (attention_batch_major.cc),
 //                         packed QKV (num_heads > 0, offsets) read in place: no Transposes, no copies.
 // Anything else in the ferry domain is not supported (the executor then runs without these fusions).
 #include <cstdlib>
@@ -213,21 +214,24 @@ Expected<std::unique_ptr<CudaOp>> build_layer_norm(BuildContext& ctx, const Node
   return make_launch_op(name, std::move(fn));
 }
 
-// ---------------------------------------------------------------- SdpAttention (seq_major = 1)
+// ---------------------------------------------------------------- SdpAttention
 struct AttnGeometry {
   k::AttentionDesc d;
   int64_t offsets[3] = {0, 0, 0};
 };
 
-// Q[S, N, Cq], K[T, N, Ck], V[T, N, Cv] -> Y[S, N, H * dv]; heads split from the columns when num_heads > 0.
+// Q[S, N, Cq], K[T, N, Ck], V[T, N, Cv] -> Y[S, N, H * dv] (seq_major = 1); heads split from the columns when
+// num_heads > 0, which may also be batch-major (seq_major = 0): Q[N, S, Cq], K[N, T, Ck], V[N, T, Cv] -> Y[N, S, H*dv].
 bool attention_geometry(const Graph& g, const Node& n, AttnGeometry* out) {
-  if (n.inputs.size() != 3 || n.outputs.size() != 1 || n.attr_int("seq_major", 0) != 1) return false;
+  const bool seq = n.attr_int("seq_major", 0) == 1;
+  if (n.inputs.size() != 3 || n.outputs.size() != 1 || (!seq && n.attr_int("num_heads", 0) <= 0)) return false;
   Shape q, kk, v, y;
   if (!static_shape(g, n.inputs[0], &q) || !static_shape(g, n.inputs[1], &kk) || !static_shape(g, n.inputs[2], &v) ||
       !static_shape(g, n.outputs[0], &y))
     return false;
   if (q.size() != 3 || kk.size() != 3 || v.size() != 3 || y.size() != 3) return false;
-  if (q[1] != kk[1] || q[1] != v[1] || kk[0] != v[0] || y[0] != q[0] || y[1] != q[1]) return false;
+  const size_t bd = seq ? 1 : 0, sd = seq ? 0 : 1;  // batch and sequence axes
+  if (q[bd] != kk[bd] || q[bd] != v[bd] || kk[sd] != v[sd] || y[sd] != q[sd] || y[bd] != q[bd]) return false;
   const int64_t heads = n.attr_int("num_heads", 0);
   int64_t hd, vhd, h;
   std::vector<int64_t> off = {0, 0, 0};
@@ -247,22 +251,27 @@ bool attention_geometry(const Graph& g, const Node& n, AttnGeometry* out) {
     if (kk[2] != hd) return false;
   }
   if (hd != vhd || (hd != 32 && hd != 64 && hd != 128) || y[2] != h * vhd) return false;
-  const int64_t seq_k = kk[0];
+  const int64_t seq_k = kk[sd];
   // The CUDA-core kernel (FP32) keeps K and V of one head in shared memory: stay within sm_80's 163 KB.
   if (seq_k * hd * 2 * 4 + 4 * 4 * (hd + seq_k) > 160 * 1024) return false;
-  if (q[1] > 65535 || h > 65535 || q[0] > (1 << 30)) return false;
+  if (q[bd] > 65535 || h > 65535 || q[sd] > (1 << 30)) return false;
   k::AttentionDesc& d = out->d;
-  d.batch = static_cast<int>(q[1]);
+  d.batch = static_cast<int>(q[bd]);
   d.heads = static_cast<int>(h);
-  d.seq_q = static_cast<int>(q[0]);
+  d.seq_q = static_cast<int>(q[sd]);
   d.seq_k = static_cast<int>(seq_k);
   d.head_dim = static_cast<int>(hd);
   d.scale = n.attr_float("scale", 1.0f);
-  const int64_t nb = q[1];
-  d.q_strides[0] = q[2], d.q_strides[1] = hd, d.q_strides[2] = nb * q[2];
-  d.k_strides[0] = kk[2], d.k_strides[1] = hd, d.k_strides[2] = nb * kk[2];
-  d.v_strides[0] = v[2], d.v_strides[1] = vhd, d.v_strides[2] = nb * v[2];
-  d.o_strides[0] = y[2], d.o_strides[1] = vhd, d.o_strides[2] = nb * y[2];
+  // Strides {batch, head, row}: seq-major rows are N * C apart and batches C; batch-major rows C and batches S * C.
+  auto strides = [&](int64_t* st, const Shape& x, int64_t w) {
+    st[0] = seq ? x[2] : x[1] * x[2];
+    st[1] = w;
+    st[2] = seq ? x[1] * x[2] : x[2];
+  };
+  strides(d.q_strides, q, hd);
+  strides(d.k_strides, kk, hd);
+  strides(d.v_strides, v, vhd);
+  strides(d.o_strides, y, vhd);
   for (int i = 0; i < 3; ++i) out->offsets[i] = off[static_cast<size_t>(i)];
   return true;
 }

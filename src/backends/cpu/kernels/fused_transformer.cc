@@ -314,12 +314,23 @@ struct MatView {
   const float* at(int64_t b) const { return base + (b / heads) * outer + (b % heads) * inner; }
 };
 
+// The output rows of batch index b, laid out like MatView (row stride ld).
+struct OutView {
+  float* base;
+  int64_t outer;
+  int64_t ld;
+  int64_t heads = 1;
+  int64_t inner = 0;
+  float* at(int64_t b) const { return base + (b / heads) * outer + (b % heads) * inner; }
+};
+
 // Layouts (attr seq_major): 0: Q [N,S,d], KT [N,d,T], V [N,T,dv] -> Y [N,S,dv];
 // 1: Q [S,N,d], K [T,N,d], V [T,N,dv] -> Y [S,N,dv] (the transposes around torch's attention absorbed).
 // Split heads (seq_major = 1 and attr num_heads = H > 0): Q [S,N,Cq], K [T,N,Ck], V [T,N,Cv] are packed
 // projections (one tensor may serve all three); head h of Q is columns offsets[0] + h*head_dim onwards (K, V
 // likewise with offsets[1], offsets[2] and v_head_dim) and Y is [S,N,H*dv], the same memory as [S,N*H,dv]:
 // the Slice copies and Reshapes between torch's in-projection and the attention are read strided instead.
+// Batch-major split heads (seq_major = 0, num_heads = H > 0): Q [N,S,Cq], K [N,T,Ck], V [N,T,Cv] -> Y [N,S,H*dv].
 // The fast path (AVX-512, attention_avx512.h) splits batch*heads (and rows when there are fewer heads than
 // threads) into units that one part per thread takes dynamically, each part with its own scratch kept by the
 // kernel (no steady-state allocation; a concurrent run of the same kernel takes temporary scratch). The sgemm path is the reference (FERRY_DNNL=0).
@@ -369,7 +380,7 @@ class SdpAttentionKernel : public CpuKernel {
       y_batch = s * dv;
       y_ld = dv;
     }
-    compute(ctx.pool(), vq, vk, vv, py, y_batch, y_ld, nb, s, t, d, dv, scale, seq);
+    compute(ctx.pool(), vq, vk, vv, OutView{py, y_batch, y_ld}, nb, s, t, d, dv, scale, seq);
     return Status::ok();
   }
 
@@ -377,19 +388,21 @@ class SdpAttentionKernel : public CpuKernel {
   // Split-heads form (see the layout comment above the class).
   Status run_split_heads(KernelContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v) {
     const Node& node = ctx.node();
+    const bool seq = node.attr_int("seq_major", 0) != 0;
+    const int bd = seq ? 1 : 0, sd = seq ? 0 : 1;  // batch and sequence axes
     const int64_t h = node.attr_int("num_heads", 0), d = node.attr_int("head_dim", 0);
     const int64_t dv = node.attr_int("v_head_dim", d);
     const std::vector<int64_t> off = node.attr_ints("offsets", {0, 0, 0});
-    const int64_t nq = q.dim(1), nk = k.dim(1), nv = v.dim(1), nb = std::max({nq, nk, nv});
-    const int64_t s = q.dim(0), t = k.dim(0);
+    const int64_t nq = q.dim(bd), nk = k.dim(bd), nv = v.dim(bd), nb = std::max({nq, nk, nv});
+    const int64_t s = q.dim(sd), t = k.dim(sd);
     auto batch_ok = [&](int64_t x) { return x == nb || x == 1; };
     auto fits = [&](int i, const Tensor& x, int64_t w) { return off[i] >= 0 && off[i] + h * w <= x.dim(2); };
-    if (node.attr_int("seq_major", 0) == 0 || d <= 0 || dv <= 0 || off.size() != 3 || !batch_ok(nq) ||
-        !batch_ok(nk) || !batch_ok(nv) || v.dim(0) != t || !fits(0, q, d) || !fits(1, k, d) || !fits(2, v, dv))
+    if (d <= 0 || dv <= 0 || off.size() != 3 || !batch_ok(nq) || !batch_ok(nk) || !batch_ok(nv) || v.dim(sd) != t ||
+        !fits(0, q, d) || !fits(1, k, d) || !fits(2, v, dv))
       return ctx.error("SdpAttention split heads (num_heads " + std::to_string(h) + ", head_dim " +
                        std::to_string(d) + ", v_head_dim " + std::to_string(dv) + ") do not fit Q " +
                        shape_to_string(q.shape()) + ", K " + shape_to_string(k.shape()) + ", V " +
-                       shape_to_string(v.shape()) + " (seq_major = 1 required)");
+                       shape_to_string(v.shape()) + (seq ? " (seq_major)" : " (batch-major)"));
     FERRY_ASSIGN_OR_RETURN(Tensor * y, ctx.output(0));
     if (y->numel() != s * nb * h * dv) return ctx.error("SdpAttention output size disagrees with inference");
     if (y->numel() == 0) return Status::ok();
@@ -398,18 +411,22 @@ class SdpAttentionKernel : public CpuKernel {
       std::memset(py, 0, y->nbytes());
       return Status::ok();
     }
+    // Seq-major: batch n's rows start n * C into row 0 (row stride N * C); batch-major: n * S * C (row stride C).
     auto view = [&](const Tensor& x, int64_t n, int64_t o, int64_t w) {
-      return MatView{x.data<float>() + o, n == 1 ? 0 : x.dim(2), n * x.dim(2), h, w};
+      const int64_t c = x.dim(2), rows = x.dim(sd);
+      return seq ? MatView{x.data<float>() + o, n == 1 ? 0 : c, n * c, h, w}
+                 : MatView{x.data<float>() + o, n == 1 ? 0 : rows * c, c, h, w};
     };
-    compute(ctx.pool(), view(q, nq, off[0], d), view(k, nk, off[1], d), view(v, nv, off[2], dv), py, dv, nb * h * dv,
-            nb * h, s, t, d, dv, node.attr_float("scale", 1.f), true);
+    const OutView out = seq ? OutView{py, dv, nb * h * dv} : OutView{py, s * h * dv, h * dv, h, dv};
+    compute(ctx.pool(), view(q, nq, off[0], d), view(k, nk, off[1], d), view(v, nv, off[2], dv), out, nb * h, s, t,
+            d, dv, node.attr_float("scale", 1.f), true);
     return Status::ok();
   }
 
-  void compute(ThreadPool& pool, const MatView& vq, const MatView& vk, const MatView& vv, float* py, int64_t y_batch,
-               int64_t y_ld, int64_t nb, int64_t s, int64_t t, int64_t d, int64_t dv, float scale, bool seq) {
+  void compute(ThreadPool& pool, const MatView& vq, const MatView& vk, const MatView& vv, const OutView& vy, int64_t nb,
+               int64_t s, int64_t t, int64_t d, int64_t dv, float scale, bool seq) {
     if (fast_ && d > 0) {
-      run_fast(pool, vq, vk, vv, py, y_batch, y_ld, nb, s, t, d, dv, scale, !seq);
+      run_fast(pool, vq, vk, vv, vy, nb, s, t, d, dv, scale, !seq);
       return;
     }
     // Parallel over batch*heads; each chunk runs single-threaded GEMMs (no nested OpenMP teams).
@@ -420,14 +437,13 @@ class SdpAttentionKernel : public CpuKernel {
         sgemm(false, seq, s, t, d, scale, vq.at(b), vq.ld, vk.at(b), vk.ld, 0.f, scores.data(), t);
         for (int64_t i = 0; i < s; ++i) softmax_row(scores.data() + i * t, t);
         sgemm(false, false, s, dv, t, 1.f, scores.data(), t, vv.at(b), vv.ld, 0.f,
-              py + b * y_batch, y_ld);
+              vy.at(b), vy.ld);
       }
     });
     dnnl_set_threads(pool.threads());
   }
 
-  void run_fast(ThreadPool& pool, const MatView& vq, const MatView& vk, const MatView& vv, float* py, int64_t y_batch,
-                int64_t y_ld, int64_t nb, int64_t s, int64_t t, int64_t d, int64_t dv, float scale, bool k_transposed) {
+  void run_fast(ThreadPool& pool, const MatView& vq, const MatView& vk, const MatView& vv, const OutView& vy, int64_t nb, int64_t s, int64_t t, int64_t d, int64_t dv, float scale, bool k_transposed) {
     const int64_t threads = std::max(1, pool.threads());
     const int64_t per_head = nb >= threads ? 1 : std::min<int64_t>(s, (threads + nb - 1) / nb);  // row chunks
     const int64_t units = nb * per_head, parts = std::min(threads, units);
@@ -444,7 +460,7 @@ class SdpAttentionKernel : public CpuKernel {
     auto part = [&](int64_t p) {
       for (int64_t u; (u = next.fetch_add(1, std::memory_order_relaxed)) < units;) {
         const int64_t b = u / per_head, c = u % per_head;
-        SdpHead h{vq.at(b), vq.ld, vk.at(b), vk.ld, k_transposed, vv.at(b), vv.ld, py + b * y_batch, y_ld,
+        SdpHead h{vq.at(b), vq.ld, vk.at(b), vk.ld, k_transposed, vv.at(b), vv.ld, vy.at(b), vy.ld,
                   s, t, d, dv, scale};
         sdp_head_avx512(h, s * c / per_head, s * (c + 1) / per_head, bufs[static_cast<size_t>(p)].data());
       }
