@@ -26,7 +26,8 @@ namespace ferry {
 namespace {
 
 // head_dim 64 (the kernel's sizes) or, with unsupported_head = true, 48 (SdpAttention falls back to the CPU).
-std::string write_block(bool unsupported_head) {
+// batch_major: no layout Transposes, the attention reads and writes [N, S, C] (attention_batch_major.cc's form).
+std::string write_block(bool unsupported_head, bool batch_major = false) {
   const int64_t hd = unsupported_head ? 48 : 64, heads = 2, c = hd * heads, ff = 2 * c;
   Model m;
   m.opsets[""] = 13;
@@ -52,21 +53,24 @@ std::string write_block(bool unsupported_head) {
     n.name = out;
     return n;
   };
-  Node t0 = Node::make("Transpose", {"x"}, {"xt"});
-  t0.attrs["perm"] = ints_attr({1, 0, 2});
-  g.nodes.push_back(t0);
-  Node qkv = ferry_op("FusedMatMul", {"xt", "wqkv", "bqkv"}, "qkv");
+  const std::string xt = batch_major ? "x" : "xt";
+  if (!batch_major) {
+    Node t0 = Node::make("Transpose", {"x"}, {"xt"});
+    t0.attrs["perm"] = ints_attr({1, 0, 2});
+    g.nodes.push_back(t0);
+  }
+  Node qkv = ferry_op("FusedMatMul", {xt, "wqkv", "bqkv"}, "qkv");
   qkv.attrs["activation"] = string_attr("none");
   g.nodes.push_back(qkv);
   Node att = ferry_op("SdpAttention", {"qkv", "qkv", "qkv"}, "att");
-  att.attrs["seq_major"] = int_attr(1);
+  att.attrs["seq_major"] = int_attr(batch_major ? 0 : 1);
   att.attrs["num_heads"] = int_attr(heads);
   att.attrs["head_dim"] = int_attr(hd);
   att.attrs["v_head_dim"] = int_attr(hd);
   att.attrs["offsets"] = ints_attr({0, c, 2 * c});
   att.attrs["scale"] = float_attr(1.0f / std::sqrt(static_cast<float>(hd)));
   g.nodes.push_back(att);
-  Node o = ferry_op("FusedMatMul", {"att", "wo", "bo", "xt"}, "o1");
+  Node o = ferry_op("FusedMatMul", {"att", "wo", "bo", xt}, "o1");
   o.attrs["activation"] = string_attr("none");
   o.attrs["trans_b"] = int_attr(1);
   g.nodes.push_back(o);
@@ -76,24 +80,28 @@ std::string write_block(bool unsupported_head) {
   Node f1 = ferry_op("FusedMatMul", {"l1", "w1", "b1"}, "h");
   f1.attrs["activation"] = string_attr("gelu");
   g.nodes.push_back(f1);
-  Node f2 = ferry_op("FusedMatMul", {"h", "w2", "b2", "l1"}, "o2");
+  Node f2 = ferry_op("FusedMatMul", {"h", "w2", "b2", "l1"}, batch_major ? "y" : "o2");
   f2.attrs["activation"] = string_attr("relu");
   g.nodes.push_back(f2);
-  Node t1 = Node::make("Transpose", {"o2"}, {"y"});
-  t1.attrs["perm"] = ints_attr({1, 0, 2});
-  g.nodes.push_back(t1);
+  if (!batch_major) {
+    Node t1 = Node::make("Transpose", {"o2"}, {"y"});
+    t1.attrs["perm"] = ints_attr({1, 0, 2});
+    g.nodes.push_back(t1);
+  }
   g.outputs = {"y"};
   for (auto& n : g.nodes) n.opset = n.domain.empty() ? 13 : 1;
   std::string path = (std::filesystem::temp_directory_path() /
-                      (unsupported_head ? "ferry_cuda_block48.onnx" : "ferry_cuda_block.onnx")).string();
+                      (std::string(unsupported_head ? "ferry_cuda_block48" : "ferry_cuda_block") +
+                       (batch_major ? "_bm.onnx" : ".onnx")))
+                         .string();
   Status st = save_onnx_model(m, path);
   EXPECT_TRUE(st.is_ok()) << st.to_string();
   return path;
 }
 
 TEST(CudaBackend, TransformerOpsMatchCpu) {
-  for (bool unsupported_head : {false, true}) {
-    std::string path = write_block(unsupported_head);
+  for (auto [unsupported_head, batch_major] : {std::pair{false, false}, {true, false}, {false, true}}) {
+    std::string path = write_block(unsupported_head, batch_major);
     SessionOptions probe;
     probe.device = "cuda";
     auto ps = Session::load(path, probe);
@@ -107,7 +115,7 @@ TEST(CudaBackend, TransformerOpsMatchCpu) {
       for (const char* precision : {"fp32", "fp16", "bf16"}) {
         for (bool graph : {false, true}) {
           SCOPED_TRACE(std::string(precision) + (graph ? " cuda-graph" : "") + " batch " + std::to_string(batch) +
-                       (unsupported_head ? " head 48" : ""));
+                       (unsupported_head ? " head 48" : "") + (batch_major ? " batch-major" : ""));
           SessionOptions o;
           o.device = "cuda";
           o.precision = precision;

@@ -2,8 +2,13 @@
 //
 // Row-major D[M,N] = A[M,K] B[K,N] is computed as the column-major D^T = B^T A^T, so no data moves: cuBLASLt's
 // "A" is our B and its "B" is our A. MatMul with a 2-D right operand folds the batch into M; equal batch dims
-// on both sides run as a strided batch. The algorithm comes from cuBLASLt's heuristic once, at build time,
-// within the program's workspace. FP32 computes in plain FP32 (no TF32), FP16/BF16 accumulate in FP32.
+// on both sides run as a strided batch. The algorithm is the fastest of cuBLASLt's heuristic candidates, timed
+// once at build time on the op's buffers within the program's workspace (pick_lt_algo). FP32 computes in plain FP32 (no TF32), FP16/BF16 accumulate in FP32.
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/cuda_ops.h"
 
@@ -125,27 +130,101 @@ Status MatMulOp::build(BuildContext& ctx, const OpGroup& group) {
   lt_a_ = b.ptr;
   lt_b_ = a.ptr;
   d_ = d.ptr;
-  FERRY_ASSIGN_OR_RETURN(algo_, pick_lt_algo(ctx.lt(), desc_, a_layout_, b_layout_, c_ ? c_layout_ : d_layout_,
-                                             d_layout_, ctx.workspace_bytes(), name_));
+  FERRY_ASSIGN_OR_RETURN(algo_, pick_lt_algo(ctx, desc_, a_layout_, b_layout_, c_ ? c_layout_ : d_layout_, d_layout_,
+                                             ctx.workspace_bytes(), ctx.workspace(),
+                                             LtOperands{lt_a_, lt_b_, c_, d_, alpha_, beta_}, name_));
   return Status::ok();
 }
 
 }  // namespace
 
-Expected<cublasLtMatmulAlgo_t> pick_lt_algo(cublasLtHandle_t lt, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a,
+namespace {
+
+// A cache key for an algorithm search: every layout's shape and strides plus the descriptor's settings.
+std::string lt_key(cublasLtMatmulDesc_t desc, std::initializer_list<cublasLtMatrixLayout_t> layouts, size_t ws) {
+  std::string key = "lt";
+  size_t got = 0;
+  for (cublasLtMatrixLayout_t l : layouts) {
+    for (auto attr : {CUBLASLT_MATRIX_LAYOUT_TYPE, CUBLASLT_MATRIX_LAYOUT_ROWS, CUBLASLT_MATRIX_LAYOUT_COLS,
+                      CUBLASLT_MATRIX_LAYOUT_LD, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
+                      CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET}) {
+      int64_t v = 0;  // every attribute read fits in 8 bytes (int32/uint64/int64); the size must match exactly
+      if (cublasLtMatrixLayoutGetAttribute(l, attr, nullptr, 0, &got) == CUBLAS_STATUS_SUCCESS && got <= sizeof(v))
+        cublasLtMatrixLayoutGetAttribute(l, attr, &v, got, &got);
+      key += ":" + std::to_string(v);
+    }
+    key += "|";
+  }
+  for (auto attr : {CUBLASLT_MATMUL_DESC_TRANSA, CUBLASLT_MATMUL_DESC_TRANSB, CUBLASLT_MATMUL_DESC_EPILOGUE,
+                    CUBLASLT_MATMUL_DESC_COMPUTE_TYPE, CUBLASLT_MATMUL_DESC_SCALE_TYPE}) {
+    int64_t v = 0;
+    if (cublasLtMatmulDescGetAttribute(desc, attr, nullptr, 0, &got) == CUBLAS_STATUS_SUCCESS && got <= sizeof(v))
+      cublasLtMatmulDescGetAttribute(desc, attr, &v, got, &got);
+    key += ":" + std::to_string(v);
+  }
+  return key + "|ws" + std::to_string(ws);
+}
+
+}  // namespace
+
+Expected<cublasLtMatmulAlgo_t> pick_lt_algo(BuildContext& ctx, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a,
                                             cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c,
-                                            cublasLtMatrixLayout_t d, size_t workspace_bytes, const std::string& what) {
+                                            cublasLtMatrixLayout_t d, size_t workspace_bytes, void* workspace,
+                                            const LtOperands& ops, const std::string& what) {
+  static const int max_candidates = [] {
+    const char* e = std::getenv("FERRY_CUDA_LT_CANDIDATES");
+    return e ? std::clamp(std::atoi(e), 1, 32) : 8;
+  }();
+  std::shared_ptr<void>& slot = ctx.cached(lt_key(desc, {a, b, c, d}, workspace_bytes));
+  if (slot) return *static_cast<cublasLtMatmulAlgo_t*>(slot.get());
+  cublasLtHandle_t lt = ctx.lt();
   cublasLtMatmulPreference_t pref = nullptr;
   FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&pref), what);
   cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes,
                                        sizeof(workspace_bytes));
-  cublasLtMatmulHeuristicResult_t result{};
+  std::vector<cublasLtMatmulHeuristicResult_t> results(static_cast<size_t>(max_candidates));
   int found = 0;
-  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt, desc, a, b, c, d, pref, 1, &result, &found);
+  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt, desc, a, b, c, d, pref, max_candidates, results.data(), &found);
   cublasLtMatmulPreferenceDestroy(pref);
   FERRY_CUBLAS_RETURN_IF_ERROR(st, what + ": algorithm heuristic");
   if (found == 0) return unsupported(what + ": cuBLASLt found no algorithm");
-  return result.algo;
+  cublasLtMatmulAlgo_t best = results[0].algo;
+  if (found > 1) {
+    cudaStream_t stream = nullptr;
+    cudnnGetStream(ctx.cudnn(), &stream);
+    cudaEvent_t ev[2] = {};
+    FERRY_CUDA_RETURN_IF_ERROR(cudaEventCreate(&ev[0]), what + ": event");
+    FERRY_CUDA_RETURN_IF_ERROR(cudaEventCreate(&ev[1]), what + ": event");
+    auto launch = [&](const cublasLtMatmulAlgo_t& algo) {
+      return cublasLtMatmul(lt, desc, &ops.alpha, ops.a, a, ops.b, b, &ops.beta, ops.c ? ops.c : ops.d, c, ops.d, d,
+                            &algo, workspace, workspace_bytes, stream);
+    };
+    float best_ms = 1e30f;
+    for (int i = 0; i < found; ++i) {
+      if (results[static_cast<size_t>(i)].state != CUBLAS_STATUS_SUCCESS) continue;
+      const cublasLtMatmulAlgo_t& algo = results[static_cast<size_t>(i)].algo;
+      if (launch(algo) != CUBLAS_STATUS_SUCCESS || cudaStreamSynchronize(stream) != cudaSuccess) {  // untimed: loads
+        cudaGetLastError();
+        continue;
+      }
+      float ms_best = 1e30f;
+      for (int rep = 0; rep < 3; ++rep) {
+        cudaEventRecord(ev[0], stream);
+        launch(algo);
+        cudaEventRecord(ev[1], stream);
+        cudaEventSynchronize(ev[1]);
+        float ms = 0;
+        cudaEventElapsedTime(&ms, ev[0], ev[1]);
+        ms_best = std::min(ms_best, ms);
+      }
+      if (ms_best < best_ms) best_ms = ms_best, best = algo;
+    }
+    cudaEventDestroy(ev[0]);
+    cudaEventDestroy(ev[1]);
+    FERRY_CUDA_RETURN_IF_ERROR(cudaGetLastError(), what + ": algorithm trials");
+  }
+  slot = std::make_shared<cublasLtMatmulAlgo_t>(best);
+  return best;
 }
 
 bool matmul_supports(const Graph& g, const Node& n) {

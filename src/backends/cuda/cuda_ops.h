@@ -102,11 +102,21 @@ Expected<std::unique_ptr<CudaOp>> build_pool(BuildContext& ctx, const OpGroup& g
 // An op whose work is one launch closure (bound to its buffers at build time); errors name `name`.
 std::unique_ptr<CudaOp> make_launch_op(std::string name, std::function<cudaError_t(cudaStream_t)> fn);
 
-// cuBLASLt's best heuristic algorithm for `desc` on these layouts within `workspace_bytes` (c may be d); errors and
-// "no algorithm" name `what`. Shared by the MatMul/Gemm, FusedMatMul and patchify-conv ops.
-Expected<cublasLtMatmulAlgo_t> pick_lt_algo(cublasLtHandle_t lt, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a,
+// The buffers a cuBLASLt matmul runs on (c may be d), for timing candidate algorithms at build time.
+struct LtOperands {
+  const void *a = nullptr, *b = nullptr, *c = nullptr;
+  void* d = nullptr;
+  float alpha = 1.0f, beta = 0.0f;
+};
+// The algorithm for `desc` on these layouts within `workspace_bytes` of `workspace`: cuBLASLt's top heuristic
+// candidates (8; FERRY_CUDA_LT_CANDIDATES=N, 1 = the heuristic's first without timing) each run once and timed
+// three times on `ops`, the fastest kept; equal configurations (layouts, transposes, epilogue, types) share one
+// search through ctx.cached(). Errors and "no algorithm" name `what`. Shared by the MatMul/Gemm, FusedMatMul and
+// patchify-conv ops.
+Expected<cublasLtMatmulAlgo_t> pick_lt_algo(BuildContext& ctx, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a,
                                             cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c,
-                                            cublasLtMatrixLayout_t d, size_t workspace_bytes, const std::string& what);
+                                            cublasLtMatrixLayout_t d, size_t workspace_bytes, void* workspace,
+                                            const LtOperands& ops, const std::string& what);
 bool matmul_supports(const Graph& g, const Node& n);
 Expected<std::unique_ptr<CudaOp>> build_matmul(BuildContext& ctx, const OpGroup& group);
 bool elementwise_supports(const Graph& g, const Node& n);

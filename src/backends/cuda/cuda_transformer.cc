@@ -3,10 +3,10 @@
 // The device executor runs the kAll transformer fusions (fuse_transformer.h) before partitioning, so vit/bert
 // graphs reach the backend as a few fused nodes instead of hundreds of small standard ops:
 //   ferry.FusedMatMul  -> one cuBLASLt matmul (A's batch folded into M) with the bias (+ Relu) epilogue; a
-//                         residual joins as cuBLASLt's C (beta = 1) when there is no activation; the erf GELU
-//                         (and a residual after it) runs as one elementwise kernel on the result, in place
-//                         (cuBLASLt's GELU epilogue is the tanh form: FERRY_CUDA_GELU_EPILOGUE=1 takes it in
-//                         FP16/BF16 anyway).
+//                         residual joins as cuBLASLt's C (beta = 1) when there is no activation. GELU: in
+//                         FP16/BF16 cuBLASLt's GELU epilogue (the tanh form, |tanh - erf| < 5e-4, under FP16's
+//                         rounding of the activations; FERRY_CUDA_GELU_EPILOGUE=0 turns it off); in FP32 the erf
+//                         form as one elementwise kernel on the result, in place (with a residual after it).
 //   ferry.LayerNorm    -> kernels::layer_norm over the last axis.
 //   ferry.SdpAttention -> kernels::attention with strides, seq_major=1 (torch's MultiheadAttention layout) or split
 //                         heads batch-major (attention_batch_major.cc),
@@ -94,7 +94,7 @@ Status FusedMatMulOp::build(BuildContext& ctx, const Node& n) {
   const bool has_res = n.inputs.size() > 3 && n.has_input(3);
   static const bool gelu_epilogue = [] {
     const char* e = std::getenv("FERRY_CUDA_GELU_EPILOGUE");
-    return e && std::strcmp(e, "1") == 0;
+    return !(e && std::strcmp(e, "0") == 0);
   }();
   const bool lt_gelu = act == "gelu" && gelu_epilogue && dt != DType::kFloat;
   cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;
@@ -151,8 +151,9 @@ Status FusedMatMulOp::build(BuildContext& ctx, const Node& n) {
   lt_a_ = b.ptr;
   lt_b_ = a.ptr;
   d_ = d.ptr;
-  FERRY_ASSIGN_OR_RETURN(algo_, pick_lt_algo(ctx.lt(), desc_, a_layout_, b_layout_, c_ ? c_layout_ : d_layout_,
-                                             d_layout_, ctx.workspace_bytes(), name_));
+  FERRY_ASSIGN_OR_RETURN(algo_, pick_lt_algo(ctx, desc_, a_layout_, b_layout_, c_ ? c_layout_ : d_layout_, d_layout_,
+                                             ctx.workspace_bytes(), ctx.workspace(),
+                                             LtOperands{lt_a_, lt_b_, c_, d_, alpha_, beta_}, name_));
   return Status::ok();
 }
 
