@@ -83,7 +83,7 @@ class CudaProgram final : public DeviceProgram, public BuildContext {
   Status plan(const std::vector<DeviceSegmentSpec>& specs, std::vector<std::vector<OpGroup>>* groups);
   void assign_layouts(const std::vector<std::vector<OpGroup>>& groups);
   void pad_conv_inputs(const std::vector<DeviceSegmentSpec>& specs, std::vector<PlanItem>* items);
-  Status upload(const Transfer& t, const void* host, cudaStream_t s);
+  Status upload(const Transfer& t, cudaStream_t s);
   Status download(const Transfer& t, cudaStream_t s);
   Status enqueue_ops(Segment& seg);
 
@@ -415,27 +415,14 @@ Status CudaProgram::init(const std::vector<DeviceSegmentSpec>& specs) {
   return Status::ok();
 }
 
-// Host FP32 NCHW bytes -> the value's storage type and layout. The host copy into pinned staging goes in chunks,
-// each chunk's DMA queued as soon as it is staged, so the CPU copy of chunk k+1 overlaps the transfer of chunk k.
-Status CudaProgram::upload(const Transfer& t, const void* host, cudaStream_t s) {
-  // FERRY_CUDA_UPLOAD_CHUNK_MB: chunk size (default 4; 0 = one copy, then one transfer).
-  static const size_t chunk = [] {
-    const char* e = std::getenv("FERRY_CUDA_UPLOAD_CHUNK_MB");
-    const long mb = e ? std::atol(e) : 4;
-    return mb > 0 ? static_cast<size_t>(mb) << 20 : ~size_t{0};
-  }();
+// Host FP32 NCHW bytes (already in pinned memory) -> the value's storage type and layout.
+Status CudaProgram::upload(const Transfer& t, cudaStream_t s) {
   Val& v = *t.val;
   const bool direct = v.dtype == DType::kFloat && !v.nhwc;
-  char* pinned = pinned_ + t.pinned_offset;
-  char* dst = static_cast<char*>(direct ? v.ptr : scratch_);
-  const char* src = static_cast<const char*>(host);
-  const size_t bytes = t.count * sizeof(float);
-  for (size_t off = 0; off < bytes; off += std::min(chunk, bytes - off)) {
-    const size_t len = std::min(chunk, bytes - off);
-    std::memcpy(pinned + off, src + off, len);
-    FERRY_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst + off, pinned + off, len, cudaMemcpyHostToDevice, s),
-                               where() + ": upload");
-  }
+  const char* pinned = pinned_ + t.pinned_offset;
+  FERRY_CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(direct ? v.ptr : scratch_, pinned, t.count * sizeof(float), cudaMemcpyHostToDevice, s),
+      where() + ": upload");
   if (direct) return Status::ok();
   cudaError_t e;
   if (v.stored_c > 0) {
@@ -520,7 +507,8 @@ Status CudaProgram::run_segment(size_t k, const std::vector<const Tensor*>& inpu
       return invalid_argument(where() + ": host value for upload " + std::to_string(i) + " has type " +
                               dtype_name(h.dtype()) + " " + shape_to_string(h.shape()) + ", expected float " +
                               shape_to_string(t.val->shape));
-    FERRY_RETURN_IF_ERROR(upload(t, h.raw_data(), stream_));
+    std::memcpy(pinned_ + t.pinned_offset, h.raw_data(), t.count * sizeof(float));
+    FERRY_RETURN_IF_ERROR(upload(t, stream_));
   }
   FERRY_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[1], stream_), where());
   FERRY_RETURN_IF_ERROR(enqueue_ops(seg));
