@@ -46,6 +46,26 @@ bool conv_geometry(const Node& n, ConvGeometry* geo) {
   return geo->group >= 1;
 }
 
+}  // namespace
+
+bool conv_reads_s2d(const Graph& g, const Node& n, const Shape& x, DType precision, int64_t* pad) {
+  static const bool enabled = [] {
+    const char* e = std::getenv("FERRY_CUDA_S2D");
+    return !(e && std::strcmp(e, "0") == 0);
+  }();
+  if (!enabled || n.op_type != "Conv" || !n.domain.empty() || n.inputs.size() < 2) return false;
+  ConvGeometry geo;
+  auto wit = g.initializers.find(n.inputs[1]);
+  if (!conv_geometry(n, &geo) || wit == g.initializers.end() || wit->second.rank() != 4) return false;
+  const Shape& ws = wit->second.shape();
+  if (x.size() != 4 || ws[1] != x[1]) return false;
+  const int64_t strides[2] = {geo.strides[0], geo.strides[1]}, dil[2] = {geo.dilations[0], geo.dilations[1]};
+  const int64_t pads[4] = {geo.pads[0], geo.pads[1], geo.pads[0], geo.pads[1]};
+  return s2d_stem_fits(x, ws[2], ws[3], strides, pads, dil, geo.group, precision, pad);
+}
+
+namespace {
+
 class ConvOp : public CudaOp {
  public:
   ~ConvOp() override {
@@ -157,7 +177,22 @@ Status ConvOp::build(BuildContext& ctx, const OpGroup& group) {
           (in + 2 * geo.pads[i] - geo.dilations[i] * (kk - 1) - 1) / geo.strides[i] + 1;
   }
   // Pad the filter's input channels only for a padded input (never for grouped convs, whose filter has C / group).
-  const int64_t filter_c = c_stored == x.shape[1] ? 0 : c_stored;
+  int64_t filter_c = c_stored == x.shape[1] ? 0 : c_stored;
+  // A space-to-depth input (the stride-2 stem, conv_layout.h): a stride-1 unpadded conv on the s2d image.
+  const bool s2d = x.s2d_pad >= 0;
+  Tensor w_s2d;
+  Shape x_dims = x.shape;
+  if (s2d) {
+    int64_t pad = -1;
+    if (!nhwc || !conv_reads_s2d(g, n, x.shape, dt, &pad) || pad != x.s2d_pad)
+      return internal_error(name_ + ": a space-to-depth input this conv cannot read");
+    w_s2d = filter_to_s2d(*w_host, c_stored);
+    w_host = &w_s2d;
+    x_dims = {x.shape[0], c_stored, (x.shape[2] + 2 * pad + 1) / 2, (x.shape[3] + 2 * pad + 1) / 2};
+    geo.pads = {0, 0};
+    geo.strides = {1, 1};
+    filter_c = 0;
+  }
   FERRY_ASSIGN_OR_RETURN(w_, ctx.upload_constant(dw_     ? filter_to_rsc(*w_host)
                                                  : nhwc ? filter_to_ohwi(*w_host, filter_c)
                                                         : *w_host,
@@ -185,9 +220,9 @@ Status ConvOp::build(BuildContext& ctx, const OpGroup& group) {
                            clip_hi > 0 ? 2 : relu ? 1 : 0, clip_hi};
     return Status::ok();
   }
-  const Shape xs{x.shape[0], c_stored, x.shape[2], x.shape[3]};
+  const Shape xs{x_dims[0], c_stored, x_dims[2], x_dims[3]};
   const Shape& ws = w_host->shape();
-  const Shape wsp{ws[0], c_stored == x.shape[1] ? ws[1] : c_stored, ws[2], ws[3]};
+  const Shape wsp{ws[0], c_stored == x.shape[1] || s2d ? ws[1] : c_stored, ws[2], ws[3]};
   const char* grouped_env = std::getenv("FERRY_CUDNN_GRAPH_GROUPED");
   const bool grouped_ok = geo.group == 1 || (grouped_env && std::strcmp(grouped_env, "1") == 0);
   if (nhwc && dt != DType::kFloat && conv_graph_enabled() && grouped_ok) {

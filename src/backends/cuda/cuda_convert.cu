@@ -35,6 +35,27 @@ __global__ void nchw_to_nhwc_pad(const float* __restrict__ src, T* __restrict__ 
   }
 }
 
+// Space-to-depth of an image for a stride-2 stem conv (conv_layout.h): one thread per stored pixel (n, y, x) writes
+// its cs channels; channel (dy * 2 + dx) * c + ch holds src[n, ch, 2y + dy - pad, 2x + dx - pad] (0 outside).
+template <typename T>
+__global__ void nchw_to_s2d(const float* __restrict__ src, T* __restrict__ dst, int64_t n, int64_t c, int64_t h,
+                            int64_t w, int64_t pad, int64_t hs, int64_t ws, int64_t cs) {
+  const int64_t pixels = n * hs * ws;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < pixels;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t b = i / (hs * ws), yx = i - b * hs * ws, y = yx / ws, x = yx - y * ws;
+    T* d = dst + i * cs;
+    for (int64_t ch = 0; ch < cs; ++ch) {
+      float v = 0.0f;
+      if (ch < 4 * c) {
+        const int64_t q = ch / c, cc = ch - q * c, iy = 2 * y + q / 2 - pad, ix = 2 * x + q % 2 - pad;
+        if (iy >= 0 && iy < h && ix >= 0 && ix < w) v = src[((b * c + cc) * h + iy) * w + ix];
+      }
+      d[ch] = static_cast<T>(v);
+    }
+  }
+}
+
 unsigned grid_for(size_t n) {
   size_t blocks = (n + 255) / 256;
   return static_cast<unsigned>(blocks < 65535 ? (blocks ? blocks : 1) : 65535);
@@ -52,6 +73,20 @@ cudaError_t nchw_to_nhwc_padded(const float* src, void* dst, DType dst_type, int
     nchw_to_nhwc_pad<<<grid, 256, 0, stream>>>(src, static_cast<__nv_bfloat16*>(dst), n, c, hw, c_stored);
   else
     nchw_to_nhwc_pad<<<grid, 256, 0, stream>>>(src, static_cast<float*>(dst), n, c, hw, c_stored);
+  return cudaGetLastError();
+}
+
+cudaError_t nchw_to_space_to_depth(const float* src, void* dst, DType dst_type, int64_t n, int64_t c, int64_t h,
+                                   int64_t w, int64_t pad, int64_t c_stored, cudaStream_t stream) {
+  const int64_t hs = (h + 2 * pad + 1) / 2, ws = (w + 2 * pad + 1) / 2;
+  if (c_stored < 4 * c || pad < 0) return cudaErrorInvalidValue;
+  const unsigned grid = grid_for(static_cast<size_t>(n * hs * ws));
+  if (dst_type == DType::kFloat16)
+    nchw_to_s2d<<<grid, 256, 0, stream>>>(src, static_cast<__half*>(dst), n, c, h, w, pad, hs, ws, c_stored);
+  else if (dst_type == DType::kBFloat16)
+    nchw_to_s2d<<<grid, 256, 0, stream>>>(src, static_cast<__nv_bfloat16*>(dst), n, c, h, w, pad, hs, ws, c_stored);
+  else
+    nchw_to_s2d<<<grid, 256, 0, stream>>>(src, static_cast<float*>(dst), n, c, h, w, pad, hs, ws, c_stored);
   return cudaGetLastError();
 }
 

@@ -37,6 +37,7 @@ struct Val {
   void* ptr = nullptr;
   bool nhwc = false;
   int64_t stored_c = 0;  // > shape[1]: NHWC with zero channels up to stored_c (conv inputs, conv_layout.h)
+  int64_t s2d_pad = -1;  // >= 0: stored space-to-depth for stride-2 stem convs (conv_layout.h)
 };
 
 // A 4-D value whose bytes depend on the layout (H*W > 1).
@@ -188,7 +189,8 @@ Expected<void*> CudaProgram::upload_constant(const Tensor& host, DType dtype) {
 
 Expected<DevTensor> CudaProgram::value(const std::string& name) {
   if (auto it = vals_.find(name); it != vals_.end())
-    return DevTensor{it->second.ptr, it->second.dtype, it->second.shape, it->second.nhwc, it->second.stored_c};
+    return DevTensor{it->second.ptr, it->second.dtype, it->second.shape, it->second.nhwc, it->second.stored_c,
+                     it->second.s2d_pad};
   auto it = graph_.initializers.find(name);
   if (it == graph_.initializers.end()) return internal_error(where() + ": value '" + name + "' has no device storage");
   DType dt = device_dtype(it->second.dtype(), opt_.precision);
@@ -342,7 +344,8 @@ void CudaProgram::assign_layouts(const std::vector<std::vector<OpGroup>>& groups
 }
 
 // Uploaded NHWC FP16/BF16 values with C < 8 whose every reader is an ungrouped Conv (the image input of a vision
-// model) are stored with C padded to 8 zero-filled channels, so cuDNN runs the stem conv on tensor cores.
+// model) are stored with C padded to 8 zero-filled channels, so cuDNN runs the stem conv on tensor cores; when every
+// reader is a stride-2 stem conv that fits space-to-depth (conv_layout.h), as 16 space-to-depth channels instead.
 void CudaProgram::pad_conv_inputs(const std::vector<DeviceSegmentSpec>& specs, std::vector<PlanItem>* items) {
   if (const char* e = std::getenv("FERRY_CUDA_PAD_CHANNELS"); e && std::strcmp(e, "0") == 0) return;
   std::unordered_set<std::string> downloads;
@@ -362,6 +365,22 @@ void CudaProgram::pad_conv_inputs(const std::vector<DeviceSegmentSpec>& specs, s
         }
       for (const auto& o : graph_.outputs) ok = ok && o != name;
       if (!ok || cs <= v.shape[1]) continue;
+      int64_t s2d_pad = -1;  // every reader must take the same space-to-depth image
+      for (const Node& n : graph_.nodes)
+        for (size_t i = 0; i < n.inputs.size(); ++i) {
+          if (n.inputs[i] != name) continue;
+          int64_t p = -1;
+          const bool fits = conv_reads_s2d(graph_, n, v.shape, v.dtype, &p);
+          s2d_pad = fits && (s2d_pad == -1 || s2d_pad == p) ? p : -2;
+        }
+      if (s2d_pad >= 0) {
+        v.stored_c = kS2dChannels;
+        v.s2d_pad = s2d_pad;
+        const int64_t hs = (v.shape[2] + 2 * s2d_pad + 1) / 2, ws = (v.shape[3] + 2 * s2d_pad + 1) / 2;
+        (*items)[static_cast<size_t>(v.item)].bytes =
+            static_cast<size_t>(v.shape[0] * hs * ws * kS2dChannels) * dtype_size(v.dtype);
+        continue;
+      }
       v.stored_c = cs;
       (*items)[static_cast<size_t>(v.item)].bytes = static_cast<size_t>(shape_numel(v.shape) / v.shape[1] * cs) *
                                                     dtype_size(v.dtype);
@@ -425,7 +444,10 @@ Status CudaProgram::upload(const Transfer& t, cudaStream_t s) {
       where() + ": upload");
   if (direct) return Status::ok();
   cudaError_t e;
-  if (v.stored_c > 0) {
+  if (v.s2d_pad >= 0) {
+    e = nchw_to_space_to_depth(scratch_, v.ptr, v.dtype, v.shape[0], v.shape[1], v.shape[2], v.shape[3], v.s2d_pad,
+                               v.stored_c, s);
+  } else if (v.stored_c > 0) {
     e = nchw_to_nhwc_padded(scratch_, v.ptr, v.dtype, v.shape[0], v.shape[1], v.shape[2] * v.shape[3], v.stored_c, s);
   } else if (v.nhwc) {
     const int64_t n = v.shape[0], c = v.shape[1], hw = v.shape[2] * v.shape[3];
