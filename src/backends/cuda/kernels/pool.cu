@@ -11,36 +11,38 @@
 namespace ferry::cuda::kernels {
 namespace {
 
-// kV channels per thread (1, or a 16-byte pack in NHWC).
-template <typename T, int kV, bool kMax>
-__global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, const PoolDesc d, int64_t total) {
-  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
-    int64_t n, c, oh, ow, t = e;
+// kV channels per thread (1, or a 16-byte pack in NHWC). I: the index type (int when every index fits: 64-bit
+// division costs several times the loads here — resnet50's b256 MaxPool ran at ~0.5 TB/s with int64_t).
+template <typename T, int kV, bool kMax, typename I>
+__global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, const PoolDesc d, I total) {
+  const I dc = I(d.c), dh = I(d.h), dw = I(d.w), oh_n = I(d.out_h), ow_n = I(d.out_w);
+  for (I e = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); e < total; e += I(gridDim.x) * I(blockDim.x)) {
+    I n, c, oh, ow, t = e;
     if (d.nhwc) {
-      int64_t cu = d.c / kV;
+      I cu = dc / kV;
       c = (t % cu) * kV; t /= cu;
-      ow = t % d.out_w; t /= d.out_w;
-      oh = t % d.out_h; n = t / d.out_h;
+      ow = t % ow_n; t /= ow_n;
+      oh = t % oh_n; n = t / oh_n;
     } else {
-      ow = t % d.out_w; t /= d.out_w;
-      oh = t % d.out_h; t /= d.out_h;
-      c = t % d.c; n = t / d.c;
+      ow = t % ow_n; t /= ow_n;
+      oh = t % oh_n; t /= oh_n;
+      c = t % dc; n = t / dc;
     }
     float acc[kV];
 #pragma unroll
     for (int j = 0; j < kV; ++j) acc[j] = kMax ? -INFINITY : 0.f;
     int count = 0;
-    int64_t h0 = oh * d.stride_h - d.pad_top, w0 = ow * d.stride_w - d.pad_left;
+    I h0 = oh * I(d.stride_h) - I(d.pad_top), w0 = ow * I(d.stride_w) - I(d.pad_left);
     for (int i = 0; i < d.kernel_h; ++i) {
-      int64_t ih = h0 + int64_t(i) * d.dilation_h;
-      if (ih < 0 || ih >= d.h) continue;
+      I ih = h0 + I(i) * I(d.dilation_h);
+      if (ih < 0 || ih >= dh) continue;
       for (int k = 0; k < d.kernel_w; ++k) {
-        int64_t iw = w0 + int64_t(k) * d.dilation_w;
-        if (iw < 0 || iw >= d.w) continue;
+        I iw = w0 + I(k) * I(d.dilation_w);
+        if (iw < 0 || iw >= dw) continue;
         ++count;
         float v[kV];
         if (d.nhwc) {
-          const T* p = x + ((n * d.h + ih) * d.w + iw) * d.c + c;
+          const T* p = x + ((n * dh + ih) * dw + iw) * dc + c;
           if constexpr (kV > 1) {
             Pack<T> q = load_pack(p);
 #pragma unroll
@@ -49,7 +51,7 @@ __global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, const Po
             v[0] = to_f(*p);
           }
         } else {
-          v[0] = to_f(x[((n * d.c + c) * d.h + ih) * d.w + iw]);
+          v[0] = to_f(x[((n * dc + c) * dh + ih) * dw + iw]);
         }
 #pragma unroll
         for (int j = 0; j < kV; ++j) acc[j] = kMax ? fmaxf(acc[j], v[j]) : acc[j] + v[j];
@@ -79,10 +81,15 @@ cudaError_t launch_pool(const T* x, T* y, const PoolDesc& d, cudaStream_t stream
   int64_t total = d.n * d.c * d.out_h * d.out_w;
   if (total == 0) return cudaSuccess;
   constexpr int kN = Pack<T>::kN;
+  // 32-bit indexes when the input, the output and the loop's overshoot stay below 2^31.
+  const int64_t in_elems = d.n * d.c * d.h * d.w, limit = (int64_t{1} << 31) - (int64_t{1} << 28);  // grid_for: < 2^27 threads
+  const bool i32 = in_elems < limit && total < limit;
   if (d.nhwc && d.c % kN == 0 && aligned16(x) && aligned16(y)) {
-    pool_kernel<T, kN, kMax><<<grid_for(total / kN, 256), 256, 0, stream>>>(x, y, d, total / kN);
+    if (i32) pool_kernel<T, kN, kMax, int><<<grid_for(total / kN, 256), 256, 0, stream>>>(x, y, d, int(total / kN));
+    else pool_kernel<T, kN, kMax, int64_t><<<grid_for(total / kN, 256), 256, 0, stream>>>(x, y, d, total / kN);
   } else {
-    pool_kernel<T, 1, kMax><<<grid_for(total, 256), 256, 0, stream>>>(x, y, d, total);
+    if (i32) pool_kernel<T, 1, kMax, int><<<grid_for(total, 256), 256, 0, stream>>>(x, y, d, int(total));
+    else pool_kernel<T, 1, kMax, int64_t><<<grid_for(total, 256), 256, 0, stream>>>(x, y, d, total);
   }
   return launch_result();
 }
