@@ -1,5 +1,6 @@
 // cuda_program.cc — CudaBackend and the compiled CudaProgram: fusion grouping, arena planning, weight upload,
-// staging, and the per-segment run loop (optionally replayed from a CUDA graph).
+// staging, and the per-segment run loop (optionally replayed from a CUDA graph). Layout choices and the transfers
+// at the segment edges live in cuda_program_layout.cc; the class itself in cuda_program.h.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -13,108 +14,12 @@
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/conv_layout.h"
 #include "backends/cuda/cuda_ops.h"
+#include "backends/cuda/cuda_program.h"
 #include "backends/cuda/kernels/launch.h"
 #include "core/float_convert.h"
 #include "runtime/memory_plan.h"
 
 namespace ferry::cuda {
-
-namespace {
-
-constexpr size_t kAlign = 256;
-constexpr size_t kWorkspaceBytes = size_t{256} << 20;
-
-size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
-
-const char* precision_name(DType t) {
-  return t == DType::kFloat16 ? "fp16" : t == DType::kBFloat16 ? "bf16" : "fp32";
-}
-
-struct Val {
-  DType dtype = DType::kUndefined;
-  Shape shape;
-  int item = -1;
-  void* ptr = nullptr;
-  bool nhwc = false;
-  int64_t stored_c = 0;  // > shape[1]: NHWC with zero channels up to stored_c (conv inputs, conv_layout.h)
-  int64_t s2d_pad = -1;  // >= 0: stored space-to-depth for stride-2 stem convs (conv_layout.h)
-};
-
-// A 4-D value whose bytes depend on the layout (H*W > 1).
-bool layout_bearing(const Val& v) { return v.shape.size() == 4 && v.shape[2] * v.shape[3] > 1; }
-
-struct Transfer {
-  Val* val = nullptr;
-  size_t pinned_offset = 0;
-  size_t count = 0;  // elements (FP32 on the host)
-};
-
-struct Segment {
-  std::vector<std::unique_ptr<CudaOp>> ops;
-  std::vector<std::string> op_names, op_types;  // for FERRY_CUDA_PROFILE
-  std::vector<cudaEvent_t> marks;               // ops + 1 events when profiling
-  std::vector<Transfer> up, down;
-  cudaGraphExec_t exec = nullptr;
-};
-
-class CudaProgram final : public DeviceProgram, public BuildContext {
- public:
-  CudaProgram(const Graph& g, const DeviceOptions& o) : graph_(g), opt_(o) {}
-  ~CudaProgram() override;
-  Status init(const std::vector<DeviceSegmentSpec>& specs);
-
-  Status run_segment(size_t k, const std::vector<const Tensor*>& inputs, std::vector<Tensor>* outputs) override;
-  DeviceTimings timings() const override { return timings_; }
-  void reset_timings() override { timings_ = {}; }
-  std::string summary() const override;
-
-  const Graph& graph() const override { return graph_; }
-  DType precision() const override { return opt_.precision; }
-  cudnnHandle_t cudnn() const override { return cudnn_; }
-  cublasLtHandle_t lt() const override { return lt_; }
-  size_t workspace_bytes() const override { return kWorkspaceBytes; }
-  void* workspace() const override { return workspace_; }
-  Expected<DevTensor> value(const std::string& name) override;
-  Expected<void*> upload_constant(const Tensor& host, DType dtype) override;
-  std::shared_ptr<void>& cached(const std::string& key) override { return cache_[key]; }
-
- private:
-  std::string where() const { return "cuda:" + std::to_string(opt_.device); }
-  Status create_resources();
-  Status plan(const std::vector<DeviceSegmentSpec>& specs, std::vector<std::vector<OpGroup>>* groups);
-  void assign_layouts(const std::vector<std::vector<OpGroup>>& groups);
-  void pad_conv_inputs(const std::vector<DeviceSegmentSpec>& specs, std::vector<PlanItem>* items);
-  Status upload(const Transfer& t, cudaStream_t s);
-  Status download(const Transfer& t, cudaStream_t s);
-  Status enqueue_ops(Segment& seg);
-
-  const Graph& graph_;
-  DeviceOptions opt_;
-  cudaStream_t stream_ = nullptr;
-  cudnnHandle_t cudnn_ = nullptr;
-  cublasLtHandle_t lt_ = nullptr;
-  cudaEvent_t ev_[4] = {};
-  void* arena_ = nullptr;
-  size_t arena_bytes_ = 0, intermediate_bytes_ = 0;
-  char* weights_ = nullptr;
-  size_t weights_used_ = 0, weights_cap_ = 0;
-  std::vector<void*> extra_weights_;  // constants past the estimated weight buffer (own allocations, at compile)
-  size_t extra_weight_bytes_ = 0;
-  void* workspace_ = nullptr;
-  float* scratch_ = nullptr;  // FP32 staging on the device for precision conversion at the edges
-  char* pinned_ = nullptr;
-  std::unordered_map<std::string, Val> vals_;
-  std::unordered_map<std::string, void*> consts_;
-  std::unordered_map<std::string, std::shared_ptr<void>> cache_;  // ops' shared build products (cuDNN plans)
-  std::vector<Segment> segs_;
-  int fused_nodes_ = 0, ops_ = 0;
-  DeviceTimings timings_;
-  // FERRY_CUDA_PROFILE=1: per-op device time (events around every op, CUDA graphs off), printed at destruction.
-  bool profile_ = false;
-  std::unordered_map<std::string, double> op_ms_, type_ms_;
-  int profiled_runs_ = 0;
-  void print_profile() const;
-};
 
 CudaProgram::~CudaProgram() {
   cudaSetDevice(opt_.device);
@@ -296,97 +201,6 @@ Status CudaProgram::plan(const std::vector<DeviceSegmentSpec>& specs, std::vecto
   return Status::ok();
 }
 
-// NHWC for every 4-D value whose producer and readers all run NHWC (conv chains): union the layout-bearing
-// tensors each op touches into classes; a class touched by any other op (Reshape, MatMul, Softmax, ...) stays
-// NCHW. Transfers convert at the edges, so graph inputs and outputs keep the API's NCHW.
-void CudaProgram::assign_layouts(const std::vector<std::vector<OpGroup>>& groups) {
-  std::unordered_map<std::string, std::string> parent;
-  std::function<std::string(const std::string&)> find = [&](const std::string& v) -> std::string {
-    auto it = parent.find(v);
-    if (it == parent.end() || it->second == v) return v;
-    return it->second = find(it->second);
-  };
-  std::unordered_set<std::string> bad;
-  for (const auto& seg : groups)
-    for (const OpGroup& grp : seg) {
-      std::vector<std::string> touched;
-      std::unordered_set<std::string> inside;
-      bool capable = true;
-      for (const Node* n : grp.nodes) {
-        capable = capable && nhwc_capable(graph_, *n);
-        for (const auto& in : n->inputs) {
-          if (in.empty() || inside.count(in)) continue;
-          auto v = vals_.find(in);
-          if (v != vals_.end()) {
-            if (layout_bearing(v->second)) touched.push_back(in);
-            continue;
-          }
-          // A constant operand of an elementwise op must read the same in both layouts.
-          Shape cs;
-          if (static_shape(graph_, in, &cs) && n->op_type != "Conv" && n->op_type != "Clip") {
-            while (cs.size() < 4) cs.insert(cs.begin(), 1);
-            if (cs.size() != 4 || cs[2] * cs[3] > 1) capable = false;
-          }
-        }
-        for (const auto& o : n->outputs) inside.insert(o);
-      }
-      for (const auto& o : grp.nodes.back()->outputs)
-        if (auto v = vals_.find(o); v != vals_.end() && layout_bearing(v->second)) touched.push_back(o);
-      for (const auto& t : touched) {
-        if (!parent.count(t)) parent[t] = t;
-        if (!capable) bad.insert(t);
-      }
-      for (size_t i = 1; i < touched.size(); ++i) parent[find(touched[i])] = find(touched[0]);
-    }
-  std::unordered_set<std::string> bad_roots;
-  for (const auto& b : bad) bad_roots.insert(find(b));
-  for (auto& [name, v] : vals_) v.nhwc = layout_bearing(v) && parent.count(name) && !bad_roots.count(find(name));
-}
-
-// Uploaded NHWC FP16/BF16 values with C < 8 whose every reader is an ungrouped Conv (the image input of a vision
-// model) are stored with C padded to 8 zero-filled channels, so cuDNN runs the stem conv on tensor cores; when every
-// reader is a stride-2 stem conv that fits space-to-depth (conv_layout.h), as 16 space-to-depth channels instead.
-void CudaProgram::pad_conv_inputs(const std::vector<DeviceSegmentSpec>& specs, std::vector<PlanItem>* items) {
-  if (const char* e = std::getenv("FERRY_CUDA_PAD_CHANNELS"); e && std::strcmp(e, "0") == 0) return;
-  std::unordered_set<std::string> downloads;
-  for (const auto& spec : specs) downloads.insert(spec.downloads.begin(), spec.downloads.end());
-  for (const auto& spec : specs)
-    for (const auto& name : spec.uploads) {
-      Val& v = vals_[name];
-      if (!v.nhwc || downloads.count(name)) continue;
-      int64_t cs = 0;
-      bool ok = true;
-      for (const Node& n : graph_.nodes)
-        for (size_t i = 0; i < n.inputs.size() && ok; ++i) {
-          if (n.inputs[i] != name) continue;
-          int64_t c = padded_conv_channels(v.shape[1], v.dtype, n.op_type == "Conv" ? n.attr_int("group", 1) : 0);
-          ok = n.domain.empty() && n.op_type == "Conv" && i == 0 && c > v.shape[1] && cuda_supports(graph_, n);
-          cs = c;
-        }
-      for (const auto& o : graph_.outputs) ok = ok && o != name;
-      if (!ok || cs <= v.shape[1]) continue;
-      int64_t s2d_pad = -1;  // every reader must take the same space-to-depth image
-      for (const Node& n : graph_.nodes)
-        for (size_t i = 0; i < n.inputs.size(); ++i) {
-          if (n.inputs[i] != name) continue;
-          int64_t p = -1;
-          const bool fits = conv_reads_s2d(graph_, n, v.shape, v.dtype, &p);
-          s2d_pad = fits && (s2d_pad == -1 || s2d_pad == p) ? p : -2;
-        }
-      if (s2d_pad >= 0) {
-        v.stored_c = kS2dChannels;
-        v.s2d_pad = s2d_pad;
-        const int64_t hs = (v.shape[2] + 2 * s2d_pad + 1) / 2, ws = (v.shape[3] + 2 * s2d_pad + 1) / 2;
-        (*items)[static_cast<size_t>(v.item)].bytes =
-            static_cast<size_t>(v.shape[0] * hs * ws * kS2dChannels) * dtype_size(v.dtype);
-        continue;
-      }
-      v.stored_c = cs;
-      (*items)[static_cast<size_t>(v.item)].bytes = static_cast<size_t>(shape_numel(v.shape) / v.shape[1] * cs) *
-                                                    dtype_size(v.dtype);
-    }
-}
-
 Status CudaProgram::init(const std::vector<DeviceSegmentSpec>& specs) {
   FERRY_RETURN_IF_ERROR(create_resources());
   std::vector<std::vector<OpGroup>> groups;
@@ -431,57 +245,6 @@ Status CudaProgram::init(const std::vector<DeviceSegmentSpec>& specs) {
     }
   }
   FERRY_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize(), where() + ": compile");
-  return Status::ok();
-}
-
-// Host FP32 NCHW bytes (already in pinned memory) -> the value's storage type and layout.
-Status CudaProgram::upload(const Transfer& t, cudaStream_t s) {
-  Val& v = *t.val;
-  const bool direct = v.dtype == DType::kFloat && !v.nhwc;
-  const char* pinned = pinned_ + t.pinned_offset;
-  FERRY_CUDA_RETURN_IF_ERROR(
-      cudaMemcpyAsync(direct ? v.ptr : scratch_, pinned, t.count * sizeof(float), cudaMemcpyHostToDevice, s),
-      where() + ": upload");
-  if (direct) return Status::ok();
-  cudaError_t e;
-  if (v.s2d_pad >= 0) {
-    e = nchw_to_space_to_depth(scratch_, v.ptr, v.dtype, v.shape[0], v.shape[1], v.shape[2], v.shape[3], v.s2d_pad,
-                               v.stored_c, s);
-  } else if (v.stored_c > 0) {
-    e = nchw_to_nhwc_padded(scratch_, v.ptr, v.dtype, v.shape[0], v.shape[1], v.shape[2] * v.shape[3], v.stored_c, s);
-  } else if (v.nhwc) {
-    const int64_t n = v.shape[0], c = v.shape[1], hw = v.shape[2] * v.shape[3];
-    if (v.dtype == DType::kFloat16) e = kernels::nchw_to_nhwc<float, __half>(scratch_, static_cast<__half*>(v.ptr), n, c, hw, s);
-    else if (v.dtype == DType::kBFloat16)
-      e = kernels::nchw_to_nhwc<float, __nv_bfloat16>(scratch_, static_cast<__nv_bfloat16*>(v.ptr), n, c, hw, s);
-    else e = kernels::nchw_to_nhwc<float, float>(scratch_, static_cast<float*>(v.ptr), n, c, hw, s);
-  } else {
-    e = convert_from_f32(scratch_, v.ptr, v.dtype, t.count, s);
-  }
-  return cuda_status(e, where() + ": input conversion");
-}
-
-// The value's storage -> FP32 NCHW in pinned memory.
-Status CudaProgram::download(const Transfer& t, cudaStream_t s) {
-  Val& v = *t.val;
-  const bool direct = v.dtype == DType::kFloat && !v.nhwc;
-  if (!direct) {
-    cudaError_t e;
-    if (v.nhwc) {
-      const int64_t n = v.shape[0], c = v.shape[1], hw = v.shape[2] * v.shape[3];
-      if (v.dtype == DType::kFloat16)
-        e = kernels::nhwc_to_nchw<__half, float>(static_cast<const __half*>(v.ptr), scratch_, n, c, hw, s);
-      else if (v.dtype == DType::kBFloat16)
-        e = kernels::nhwc_to_nchw<__nv_bfloat16, float>(static_cast<const __nv_bfloat16*>(v.ptr), scratch_, n, c, hw, s);
-      else e = kernels::nhwc_to_nchw<float, float>(static_cast<const float*>(v.ptr), scratch_, n, c, hw, s);
-    } else {
-      e = convert_to_f32(v.ptr, v.dtype, scratch_, t.count, s);
-    }
-    FERRY_CUDA_RETURN_IF_ERROR(e, where() + ": output conversion");
-  }
-  FERRY_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(pinned_ + t.pinned_offset, direct ? v.ptr : scratch_,
-                                             t.count * sizeof(float), cudaMemcpyDeviceToHost, s),
-                             where() + ": download");
   return Status::ok();
 }
 
@@ -596,6 +359,8 @@ std::string CudaProgram::summary() const {
                                                    std::to_string(extra_weight_bytes_ >> 10) + " KiB)") +
          ", " + std::to_string(nhwc) + " NHWC values" + (opt_.cuda_graph ? ", CUDA graphs" : "");
 }
+
+namespace {
 
 class CudaBackend final : public DeviceBackend {
  public:

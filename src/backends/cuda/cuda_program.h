@@ -1,0 +1,116 @@
+// cuda_program.h — internal to the CUDA backend: the compiled CudaProgram (device values, transfers, segments),
+// shared by cuda_program.cc (resources, planning, the run loop) and cuda_program_layout.cc (NHWC/stem storage
+// choices and the conversions at segment edges). Not a public header: make_cuda_backend (cuda_backend.h) is.
+#pragma once
+
+#include <cudnn.h>
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backends/cuda/cuda_ops.h"
+#include "backends/device_backend.h"
+#include "runtime/memory_plan.h"
+
+namespace ferry::cuda {
+
+inline constexpr size_t kAlign = 256;
+inline constexpr size_t kWorkspaceBytes = size_t{256} << 20;
+
+inline size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+inline const char* precision_name(DType t) {
+  return t == DType::kFloat16 ? "fp16" : t == DType::kBFloat16 ? "bf16" : "fp32";
+}
+
+struct Val {
+  DType dtype = DType::kUndefined;
+  Shape shape;
+  int item = -1;
+  void* ptr = nullptr;
+  bool nhwc = false;
+  int64_t stored_c = 0;  // > shape[1]: NHWC with zero channels up to stored_c (conv inputs, conv_layout.h)
+  int64_t s2d_pad = -1;  // >= 0: stored space-to-depth for stride-2 stem convs (conv_layout.h)
+};
+
+// A 4-D value whose bytes depend on the layout (H*W > 1).
+inline bool layout_bearing(const Val& v) { return v.shape.size() == 4 && v.shape[2] * v.shape[3] > 1; }
+
+struct Transfer {
+  Val* val = nullptr;
+  size_t pinned_offset = 0;
+  size_t count = 0;  // elements (FP32 on the host)
+};
+
+struct Segment {
+  std::vector<std::unique_ptr<CudaOp>> ops;
+  std::vector<std::string> op_names, op_types;  // for FERRY_CUDA_PROFILE
+  std::vector<cudaEvent_t> marks;               // ops + 1 events when profiling
+  std::vector<Transfer> up, down;
+  cudaGraphExec_t exec = nullptr;
+};
+
+class CudaProgram final : public DeviceProgram, public BuildContext {
+ public:
+  CudaProgram(const Graph& g, const DeviceOptions& o) : graph_(g), opt_(o) {}
+  ~CudaProgram() override;
+  Status init(const std::vector<DeviceSegmentSpec>& specs);
+
+  Status run_segment(size_t k, const std::vector<const Tensor*>& inputs, std::vector<Tensor>* outputs) override;
+  DeviceTimings timings() const override { return timings_; }
+  void reset_timings() override { timings_ = {}; }
+  std::string summary() const override;
+
+  const Graph& graph() const override { return graph_; }
+  DType precision() const override { return opt_.precision; }
+  cudnnHandle_t cudnn() const override { return cudnn_; }
+  cublasLtHandle_t lt() const override { return lt_; }
+  size_t workspace_bytes() const override { return kWorkspaceBytes; }
+  void* workspace() const override { return workspace_; }
+  Expected<DevTensor> value(const std::string& name) override;
+  Expected<void*> upload_constant(const Tensor& host, DType dtype) override;
+  std::shared_ptr<void>& cached(const std::string& key) override { return cache_[key]; }
+
+ private:
+  std::string where() const { return "cuda:" + std::to_string(opt_.device); }
+  Status create_resources();
+  Status plan(const std::vector<DeviceSegmentSpec>& specs, std::vector<std::vector<OpGroup>>* groups);
+  void assign_layouts(const std::vector<std::vector<OpGroup>>& groups);
+  void pad_conv_inputs(const std::vector<DeviceSegmentSpec>& specs, std::vector<PlanItem>* items);
+  Status upload(const Transfer& t, cudaStream_t s);
+  Status download(const Transfer& t, cudaStream_t s);
+  Status enqueue_ops(Segment& seg);
+
+  const Graph& graph_;
+  DeviceOptions opt_;
+  cudaStream_t stream_ = nullptr;
+  cudnnHandle_t cudnn_ = nullptr;
+  cublasLtHandle_t lt_ = nullptr;
+  cudaEvent_t ev_[4] = {};
+  void* arena_ = nullptr;
+  size_t arena_bytes_ = 0, intermediate_bytes_ = 0;
+  char* weights_ = nullptr;
+  size_t weights_used_ = 0, weights_cap_ = 0;
+  std::vector<void*> extra_weights_;  // constants past the estimated weight buffer (own allocations, at compile)
+  size_t extra_weight_bytes_ = 0;
+  void* workspace_ = nullptr;
+  float* scratch_ = nullptr;  // FP32 staging on the device for precision conversion at the edges
+  char* pinned_ = nullptr;
+  std::unordered_map<std::string, Val> vals_;
+  std::unordered_map<std::string, void*> consts_;
+  std::unordered_map<std::string, std::shared_ptr<void>> cache_;  // ops' shared build products (cuDNN plans)
+  std::vector<Segment> segs_;
+  int fused_nodes_ = 0, ops_ = 0;
+  DeviceTimings timings_;
+  // FERRY_CUDA_PROFILE=1: per-op device time (events around every op, CUDA graphs off), printed at destruction.
+  bool profile_ = false;
+  std::unordered_map<std::string, double> op_ms_, type_ms_;
+  int profiled_runs_ = 0;
+  void print_profile() const;
+};
+
+}  // namespace ferry::cuda

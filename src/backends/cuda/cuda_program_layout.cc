@@ -1,0 +1,156 @@
+// cuda_program_layout.cc — CudaProgram's storage choices and edge conversions: which values live NHWC, which
+// image inputs are stored channel-padded or space-to-depth for their stem conv (conv_layout.h), and the uploads/
+// downloads that convert between the API's FP32 NCHW host tensors and the device storage.
+#include <cstring>
+#include <unordered_set>
+
+#include "backends/cuda/conv_layout.h"
+#include "backends/cuda/cuda_check.h"
+#include "backends/cuda/cuda_program.h"
+#include "backends/cuda/kernels/launch.h"
+
+namespace ferry::cuda {
+
+// NHWC for every 4-D value whose producer and readers all run NHWC (conv chains): union the layout-bearing
+// tensors each op touches into classes; a class touched by any other op (Reshape, MatMul, Softmax, ...) stays
+// NCHW. Transfers convert at the edges, so graph inputs and outputs keep the API's NCHW.
+void CudaProgram::assign_layouts(const std::vector<std::vector<OpGroup>>& groups) {
+  std::unordered_map<std::string, std::string> parent;
+  std::function<std::string(const std::string&)> find = [&](const std::string& v) -> std::string {
+    auto it = parent.find(v);
+    if (it == parent.end() || it->second == v) return v;
+    return it->second = find(it->second);
+  };
+  std::unordered_set<std::string> bad;
+  for (const auto& seg : groups)
+    for (const OpGroup& grp : seg) {
+      std::vector<std::string> touched;
+      std::unordered_set<std::string> inside;
+      bool capable = true;
+      for (const Node* n : grp.nodes) {
+        capable = capable && nhwc_capable(graph_, *n);
+        for (const auto& in : n->inputs) {
+          if (in.empty() || inside.count(in)) continue;
+          auto v = vals_.find(in);
+          if (v != vals_.end()) {
+            if (layout_bearing(v->second)) touched.push_back(in);
+            continue;
+          }
+          // A constant operand of an elementwise op must read the same in both layouts.
+          Shape cs;
+          if (static_shape(graph_, in, &cs) && n->op_type != "Conv" && n->op_type != "Clip") {
+            while (cs.size() < 4) cs.insert(cs.begin(), 1);
+            if (cs.size() != 4 || cs[2] * cs[3] > 1) capable = false;
+          }
+        }
+        for (const auto& o : n->outputs) inside.insert(o);
+      }
+      for (const auto& o : grp.nodes.back()->outputs)
+        if (auto v = vals_.find(o); v != vals_.end() && layout_bearing(v->second)) touched.push_back(o);
+      for (const auto& t : touched) {
+        if (!parent.count(t)) parent[t] = t;
+        if (!capable) bad.insert(t);
+      }
+      for (size_t i = 1; i < touched.size(); ++i) parent[find(touched[i])] = find(touched[0]);
+    }
+  std::unordered_set<std::string> bad_roots;
+  for (const auto& b : bad) bad_roots.insert(find(b));
+  for (auto& [name, v] : vals_) v.nhwc = layout_bearing(v) && parent.count(name) && !bad_roots.count(find(name));
+}
+
+// Uploaded NHWC FP16/BF16 values with C < 8 whose every reader is an ungrouped Conv (the image input of a vision
+// model) are stored with C padded to 8 zero-filled channels, so cuDNN runs the stem conv on tensor cores; when every
+// reader is a stride-2 stem conv that fits space-to-depth (conv_layout.h), as 16 space-to-depth channels instead.
+void CudaProgram::pad_conv_inputs(const std::vector<DeviceSegmentSpec>& specs, std::vector<PlanItem>* items) {
+  if (const char* e = std::getenv("FERRY_CUDA_PAD_CHANNELS"); e && std::strcmp(e, "0") == 0) return;
+  std::unordered_set<std::string> downloads;
+  for (const auto& spec : specs) downloads.insert(spec.downloads.begin(), spec.downloads.end());
+  for (const auto& spec : specs)
+    for (const auto& name : spec.uploads) {
+      Val& v = vals_[name];
+      if (!v.nhwc || downloads.count(name)) continue;
+      int64_t cs = 0;
+      bool ok = true;
+      for (const Node& n : graph_.nodes)
+        for (size_t i = 0; i < n.inputs.size() && ok; ++i) {
+          if (n.inputs[i] != name) continue;
+          int64_t c = padded_conv_channels(v.shape[1], v.dtype, n.op_type == "Conv" ? n.attr_int("group", 1) : 0);
+          ok = n.domain.empty() && n.op_type == "Conv" && i == 0 && c > v.shape[1] && cuda_supports(graph_, n);
+          cs = c;
+        }
+      for (const auto& o : graph_.outputs) ok = ok && o != name;
+      if (!ok || cs <= v.shape[1]) continue;
+      int64_t s2d_pad = -1;  // every reader must take the same space-to-depth image
+      for (const Node& n : graph_.nodes)
+        for (size_t i = 0; i < n.inputs.size(); ++i) {
+          if (n.inputs[i] != name) continue;
+          int64_t p = -1;
+          const bool fits = conv_reads_s2d(graph_, n, v.shape, v.dtype, &p);
+          s2d_pad = fits && (s2d_pad == -1 || s2d_pad == p) ? p : -2;
+        }
+      if (s2d_pad >= 0) {
+        v.stored_c = kS2dChannels;
+        v.s2d_pad = s2d_pad;
+        const int64_t hs = (v.shape[2] + 2 * s2d_pad + 1) / 2, ws = (v.shape[3] + 2 * s2d_pad + 1) / 2;
+        (*items)[static_cast<size_t>(v.item)].bytes =
+            static_cast<size_t>(v.shape[0] * hs * ws * kS2dChannels) * dtype_size(v.dtype);
+        continue;
+      }
+      v.stored_c = cs;
+      (*items)[static_cast<size_t>(v.item)].bytes = static_cast<size_t>(shape_numel(v.shape) / v.shape[1] * cs) *
+                                                    dtype_size(v.dtype);
+    }
+}
+
+// Host FP32 NCHW bytes (already in pinned memory) -> the value's storage type and layout.
+Status CudaProgram::upload(const Transfer& t, cudaStream_t s) {
+  Val& v = *t.val;
+  const bool direct = v.dtype == DType::kFloat && !v.nhwc;
+  const char* pinned = pinned_ + t.pinned_offset;
+  FERRY_CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(direct ? v.ptr : scratch_, pinned, t.count * sizeof(float), cudaMemcpyHostToDevice, s),
+      where() + ": upload");
+  if (direct) return Status::ok();
+  cudaError_t e;
+  if (v.s2d_pad >= 0) {
+    e = nchw_to_space_to_depth(scratch_, v.ptr, v.dtype, v.shape[0], v.shape[1], v.shape[2], v.shape[3], v.s2d_pad,
+                               v.stored_c, s);
+  } else if (v.stored_c > 0) {
+    e = nchw_to_nhwc_padded(scratch_, v.ptr, v.dtype, v.shape[0], v.shape[1], v.shape[2] * v.shape[3], v.stored_c, s);
+  } else if (v.nhwc) {
+    const int64_t n = v.shape[0], c = v.shape[1], hw = v.shape[2] * v.shape[3];
+    if (v.dtype == DType::kFloat16) e = kernels::nchw_to_nhwc<float, __half>(scratch_, static_cast<__half*>(v.ptr), n, c, hw, s);
+    else if (v.dtype == DType::kBFloat16)
+      e = kernels::nchw_to_nhwc<float, __nv_bfloat16>(scratch_, static_cast<__nv_bfloat16*>(v.ptr), n, c, hw, s);
+    else e = kernels::nchw_to_nhwc<float, float>(scratch_, static_cast<float*>(v.ptr), n, c, hw, s);
+  } else {
+    e = convert_from_f32(scratch_, v.ptr, v.dtype, t.count, s);
+  }
+  return cuda_status(e, where() + ": input conversion");
+}
+
+// The value's storage -> FP32 NCHW in pinned memory.
+Status CudaProgram::download(const Transfer& t, cudaStream_t s) {
+  Val& v = *t.val;
+  const bool direct = v.dtype == DType::kFloat && !v.nhwc;
+  if (!direct) {
+    cudaError_t e;
+    if (v.nhwc) {
+      const int64_t n = v.shape[0], c = v.shape[1], hw = v.shape[2] * v.shape[3];
+      if (v.dtype == DType::kFloat16)
+        e = kernels::nhwc_to_nchw<__half, float>(static_cast<const __half*>(v.ptr), scratch_, n, c, hw, s);
+      else if (v.dtype == DType::kBFloat16)
+        e = kernels::nhwc_to_nchw<__nv_bfloat16, float>(static_cast<const __nv_bfloat16*>(v.ptr), scratch_, n, c, hw, s);
+      else e = kernels::nhwc_to_nchw<float, float>(static_cast<const float*>(v.ptr), scratch_, n, c, hw, s);
+    } else {
+      e = convert_to_f32(v.ptr, v.dtype, scratch_, t.count, s);
+    }
+    FERRY_CUDA_RETURN_IF_ERROR(e, where() + ": output conversion");
+  }
+  FERRY_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(pinned_ + t.pinned_offset, direct ? v.ptr : scratch_,
+                                             t.count * sizeof(float), cudaMemcpyDeviceToHost, s),
+                             where() + ": download");
+  return Status::ok();
+}
+
+}  // namespace ferry::cuda
