@@ -16,35 +16,14 @@ namespace ferry::cuda {
 
 namespace {
 
-cudaDataType_t cuda_type(DType t) {
-  return t == DType::kFloat16 ? CUDA_R_16F : t == DType::kBFloat16 ? CUDA_R_16BF : CUDA_R_32F;
-}
-
 class MatMulOp : public CudaOp {
  public:
-  ~MatMulOp() override {
-    if (a_layout_) cublasLtMatrixLayoutDestroy(a_layout_);
-    if (b_layout_) cublasLtMatrixLayoutDestroy(b_layout_);
-    if (c_layout_) cublasLtMatrixLayoutDestroy(c_layout_);
-    if (d_layout_) cublasLtMatrixLayoutDestroy(d_layout_);
-    if (desc_) cublasLtMatmulDescDestroy(desc_);
-  }
   Status build(BuildContext& ctx, const OpGroup& group);
-  Status enqueue(const RunContext& rc) override {
-    return cublas_status(cublasLtMatmul(rc.lt, desc_, &alpha_, lt_a_, a_layout_, lt_b_, b_layout_, &beta_,
-                                        c_ ? c_ : d_, c_ ? c_layout_ : d_layout_, d_, d_layout_, &algo_, rc.workspace,
-                                        rc.workspace_bytes, rc.stream),
-                         name_);
-  }
+  Status enqueue(const RunContext& rc) override { return cublas_status(mm_.run(rc), name_); }
 
  private:
   std::string name_;
-  cublasLtMatmulDesc_t desc_ = nullptr;
-  cublasLtMatrixLayout_t a_layout_ = nullptr, b_layout_ = nullptr, c_layout_ = nullptr, d_layout_ = nullptr;
-  cublasLtMatmulAlgo_t algo_{};
-  float alpha_ = 1.0f, beta_ = 0.0f;
-  const void *lt_a_ = nullptr, *lt_b_ = nullptr, *c_ = nullptr;
-  void* d_ = nullptr;
+  LtMatmul mm_;
 };
 
 Status MatMulOp::build(BuildContext& ctx, const OpGroup& group) {
@@ -58,7 +37,7 @@ Status MatMulOp::build(BuildContext& ctx, const OpGroup& group) {
   const bool ta = gemm && n.attr_int("transA", 0);
   const bool tb = gemm && n.attr_int("transB", 0);
   if (gemm) {
-    alpha_ = n.attr_float("alpha", 1.0f);
+    mm_.ops.alpha = n.attr_float("alpha", 1.0f);
   }
   const Shape& as = a.shape;
   const Shape& bs = b.shape;
@@ -75,22 +54,22 @@ Status MatMulOp::build(BuildContext& ctx, const OpGroup& group) {
     b_stride = k * nn;
   }
   const DType dt = d.dtype;
-  const cudaDataType_t ct = cuda_type(dt);
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&desc_, CUBLAS_COMPUTE_32F, CUDA_R_32F), name_);
+  const cudaDataType_t ct = lt_data_type(dt);
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&mm_.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), name_);
   // cuBLASLt "A" = our B (column-major N x K), "B" = our A (column-major K x M).
   cublasOperation_t op_a = tb ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)),
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(mm_.desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)),
                                name_);
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)),
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(mm_.desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)),
                                name_);
   FERRY_CUBLAS_RETURN_IF_ERROR(
-      cublasLtMatrixLayoutCreate(&a_layout_, ct, tb ? k : nn, tb ? nn : k, tb ? k : nn), name_);
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&b_layout_, ct, ta ? m : k, ta ? k : m, ta ? m : k), name_);
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d_layout_, ct, nn, m, nn), name_);
+      cublasLtMatrixLayoutCreate(&mm_.a, ct, tb ? k : nn, tb ? nn : k, tb ? k : nn), name_);
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&mm_.b, ct, ta ? m : k, ta ? k : m, ta ? m : k), name_);
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&mm_.d, ct, nn, m, nn), name_);
   if (batch > 1) {
     int32_t count = static_cast<int32_t>(batch);
     int64_t d_stride = m * nn;
-    for (auto [layout, stride] : {std::pair{a_layout_, b_stride}, {b_layout_, a_stride}, {d_layout_, d_stride}}) {
+    for (auto [layout, stride] : {std::pair{mm_.a, b_stride}, {mm_.b, a_stride}, {mm_.d, d_stride}}) {
       FERRY_CUBLAS_RETURN_IF_ERROR(
           cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)), name_);
       FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
@@ -114,29 +93,48 @@ Status MatMulOp::build(BuildContext& ctx, const OpGroup& group) {
       }
       FERRY_ASSIGN_OR_RETURN(void* bias_ptr, ctx.upload_constant(bias, dt));
       FERRY_CUBLAS_RETURN_IF_ERROR(
-          cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr, sizeof(bias_ptr)), name_);
+          cublasLtMatmulDescSetAttribute(mm_.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr, sizeof(bias_ptr)), name_);
       epi = relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
     } else if (cs.size() == 2 && cs[0] == m && cs[1] == nn) {
       FERRY_ASSIGN_OR_RETURN(DevTensor c, ctx.value(n.inputs[2]));
-      c_ = c.ptr;
-      beta_ = beta;
-      FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&c_layout_, ct, nn, m, nn), name_);
+      mm_.ops.c = c.ptr;
+      mm_.ops.beta = beta;
+      FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&mm_.c, ct, nn, m, nn), name_);
     } else {
       return unsupported(name_ + ": Gemm's C shape " + shape_to_string(cs) + " is not supported on CUDA");
     }
   }
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)),
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(mm_.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)),
                                name_);
-  lt_a_ = b.ptr;
-  lt_b_ = a.ptr;
-  d_ = d.ptr;
-  FERRY_ASSIGN_OR_RETURN(algo_, pick_lt_algo(ctx, desc_, a_layout_, b_layout_, c_ ? c_layout_ : d_layout_, d_layout_,
-                                             ctx.workspace_bytes(), ctx.workspace(),
-                                             LtOperands{lt_a_, lt_b_, c_, d_, alpha_, beta_}, name_));
+  mm_.ops.a = b.ptr;
+  mm_.ops.b = a.ptr;
+  mm_.ops.d = d.ptr;
+  FERRY_RETURN_IF_ERROR(mm_.pick_algo(ctx, name_));
   return Status::ok();
 }
 
 }  // namespace
+
+cudaDataType_t lt_data_type(DType t) {
+  return t == DType::kFloat16 ? CUDA_R_16F : t == DType::kBFloat16 ? CUDA_R_16BF : CUDA_R_32F;
+}
+
+LtMatmul::~LtMatmul() {
+  for (cublasLtMatrixLayout_t l : {a, b, c, d})
+    if (l) cublasLtMatrixLayoutDestroy(l);
+  if (desc) cublasLtMatmulDescDestroy(desc);
+}
+
+Status LtMatmul::pick_algo(BuildContext& ctx, const std::string& what) {
+  FERRY_ASSIGN_OR_RETURN(algo, pick_lt_algo(ctx, desc, a, b, c ? c : d, d, ctx.workspace_bytes(), ctx.workspace(),
+                                            ops, what));
+  return Status::ok();
+}
+
+cublasStatus_t LtMatmul::run(const RunContext& rc) const {
+  return cublasLtMatmul(rc.lt, desc, &ops.alpha, ops.a, a, ops.b, b, &ops.beta, ops.c ? ops.c : ops.d, c ? c : d,
+                        ops.d, d, &algo, rc.workspace, rc.workspace_bytes, rc.stream);
+}
 
 namespace {
 

@@ -109,6 +109,23 @@ struct LtOperands {
   void* d = nullptr;
   float alpha = 1.0f, beta = 0.0f;
 };
+// One cuBLASLt matmul bound to its buffers at build time: descriptor, layouts (c null: D doubles as C), operands in
+// cuBLASLt's order (row-major callers pass B as "a") and the algorithm; owns the descriptors. The MatMul/Gemm and
+// FusedMatMul ops hold one.
+struct LtMatmul {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr, d = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  LtOperands ops;
+  LtMatmul() = default;
+  LtMatmul(const LtMatmul&) = delete;
+  LtMatmul& operator=(const LtMatmul&) = delete;
+  ~LtMatmul();
+  Status pick_algo(BuildContext& ctx, const std::string& what);  // pick_lt_algo in the program's workspace
+  cublasStatus_t run(const RunContext& rc) const;
+};
+// The cuBLASLt data type of a device storage type (FP16, BF16, else FP32).
+cudaDataType_t lt_data_type(DType t);
 // The algorithm for `desc` on these layouts within `workspace_bytes` of `workspace`: cuBLASLt's top heuristic
 // candidates (8; FERRY_CUDA_LT_CANDIDATES=N, 1 = the heuristic's first without timing) each run once and timed
 // three times on `ops`, the fastest kept; equal configurations (layouts, transposes, epilogue, types) share one

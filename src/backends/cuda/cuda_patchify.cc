@@ -22,10 +22,6 @@ namespace k = kernels;
 
 namespace {
 
-cudaDataType_t lt_type(DType t) {
-  return t == DType::kFloat16 ? CUDA_R_16F : t == DType::kBFloat16 ? CUDA_R_16BF : CUDA_R_32F;
-}
-
 class PatchifyOp : public CudaOp {
  public:
   ~PatchifyOp() override {
@@ -115,7 +111,7 @@ Status PatchifyOp::build(BuildContext& ctx, const Node& n, const DevTensor& x, c
     };
   // Column-major: D_n [PQ x K] (= row-major y_n [K][PQ]) = op_T(patches_n: col-major [CRS x PQ]) x W (col-major
   // [CRS x K]); C = the bias image with batch stride 0.
-  const cudaDataType_t ct = lt_type(dt);
+  const cudaDataType_t ct = lt_data_type(dt);
   FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&desc_, CUBLAS_COMPUTE_32F, CUDA_R_32F), name_);
   cublasOperation_t op_a = CUBLAS_OP_T, op_b = CUBLAS_OP_N;
   FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)),

@@ -26,10 +26,6 @@ namespace k = kernels;
 
 namespace {
 
-cudaDataType_t lt_type(DType t) {
-  return t == DType::kFloat16 ? CUDA_R_16F : t == DType::kBFloat16 ? CUDA_R_16BF : CUDA_R_32F;
-}
-
 template <typename F>
 auto with_type(DType t, F&& f) {
   if (t == DType::kFloat16) return f(__half{});
@@ -40,29 +36,16 @@ auto with_type(DType t, F&& f) {
 // ---------------------------------------------------------------- FusedMatMul
 class FusedMatMulOp : public CudaOp {
  public:
-  ~FusedMatMulOp() override {
-    for (auto* l : {a_layout_, b_layout_, c_layout_, d_layout_})
-      if (l) cublasLtMatrixLayoutDestroy(l);
-    if (desc_) cublasLtMatmulDescDestroy(desc_);
-  }
   Status build(BuildContext& ctx, const Node& n);
   Status enqueue(const RunContext& rc) override {
-    FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(rc.lt, desc_, &alpha_, lt_a_, a_layout_, lt_b_, b_layout_, &beta_,
-                                                c_ ? c_ : d_, c_ ? c_layout_ : d_layout_, d_, d_layout_, &algo_,
-                                                rc.workspace, rc.workspace_bytes, rc.stream),
-                                 name_);
+    FERRY_CUBLAS_RETURN_IF_ERROR(mm_.run(rc), name_);
     if (post_) FERRY_CUDA_RETURN_IF_ERROR(post_(rc.stream), name_ + " (epilogue)");
     return Status::ok();
   }
 
  private:
   std::string name_;
-  cublasLtMatmulDesc_t desc_ = nullptr;
-  cublasLtMatrixLayout_t a_layout_ = nullptr, b_layout_ = nullptr, c_layout_ = nullptr, d_layout_ = nullptr;
-  cublasLtMatmulAlgo_t algo_{};
-  float alpha_ = 1.0f, beta_ = 0.0f;
-  const void *lt_a_ = nullptr, *lt_b_ = nullptr, *c_ = nullptr;
-  void* d_ = nullptr;
+  LtMatmul mm_;
   std::function<cudaError_t(cudaStream_t)> post_;  // GELU (+ residual) after the matmul, in place
 };
 
@@ -77,18 +60,18 @@ Status FusedMatMulOp::build(BuildContext& ctx, const Node& n) {
   const int64_t nn = tb ? b.shape[0] : b.shape[1];
   const int64_t m = shape_numel(a.shape) / std::max<int64_t>(k, 1);
   const DType dt = d.dtype;
-  const cudaDataType_t ct = lt_type(dt);
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&desc_, CUBLAS_COMPUTE_32F, CUDA_R_32F), name_);
+  const cudaDataType_t ct = lt_data_type(dt);
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&mm_.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), name_);
   // Row-major D[M,N] = A[M,K] B[K,N] as column-major D^T = B^T A^T: cuBLASLt's "A" is our B.
   cublasOperation_t op_a = tb ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = CUBLAS_OP_N;
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)),
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(mm_.desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)),
                                name_);
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)),
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(mm_.desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)),
                                name_);
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&a_layout_, ct, tb ? k : nn, tb ? nn : k, tb ? k : nn),
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&mm_.a, ct, tb ? k : nn, tb ? nn : k, tb ? k : nn),
                                name_);
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&b_layout_, ct, k, m, k), name_);
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d_layout_, ct, nn, m, nn), name_);
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&mm_.b, ct, k, m, k), name_);
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&mm_.d, ct, nn, m, nn), name_);
 
   const bool has_bias = n.has_input(2);
   const bool has_res = n.inputs.size() > 3 && n.has_input(3);
@@ -105,9 +88,9 @@ Status FusedMatMulOp::build(BuildContext& ctx, const Node& n) {
     FERRY_ASSIGN_OR_RETURN(DevTensor bias, ctx.value(n.inputs[2]));
     void* bias_ptr = bias.ptr;
     FERRY_CUBLAS_RETURN_IF_ERROR(
-        cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr, sizeof(bias_ptr)), name_);
+        cublasLtMatmulDescSetAttribute(mm_.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr, sizeof(bias_ptr)), name_);
   }
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)),
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(mm_.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)),
                                name_);
   const void* res_ptr = nullptr;
   if (has_res) {
@@ -116,9 +99,9 @@ Status FusedMatMulOp::build(BuildContext& ctx, const Node& n) {
     res_ptr = r.ptr;
   }
   if (has_res && act == "none") {  // D = A B + bias + 1 * C
-    c_ = res_ptr;
-    beta_ = 1.0f;
-    FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&c_layout_, ct, nn, m, nn), name_);
+    mm_.ops.c = res_ptr;
+    mm_.ops.beta = 1.0f;
+    FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&mm_.c, ct, nn, m, nn), name_);
   }
   const bool erf_gelu = act == "gelu" && !lt_gelu;
   const bool res_after = has_res && act != "none";
@@ -148,12 +131,10 @@ Status FusedMatMulOp::build(BuildContext& ctx, const Node& n) {
       };
     });
   }
-  lt_a_ = b.ptr;
-  lt_b_ = a.ptr;
-  d_ = d.ptr;
-  FERRY_ASSIGN_OR_RETURN(algo_, pick_lt_algo(ctx, desc_, a_layout_, b_layout_, c_ ? c_layout_ : d_layout_, d_layout_,
-                                             ctx.workspace_bytes(), ctx.workspace(),
-                                             LtOperands{lt_a_, lt_b_, c_, d_, alpha_, beta_}, name_));
+  mm_.ops.a = b.ptr;
+  mm_.ops.b = a.ptr;
+  mm_.ops.d = d.ptr;
+  FERRY_RETURN_IF_ERROR(mm_.pick_algo(ctx, name_));
   return Status::ok();
 }
 
