@@ -11,9 +11,8 @@
 namespace ferry::cuda::kernels {
 namespace {
 
-// kV channels per thread (1, or a 16-byte pack in NHWC). I: the index type (int when every index fits). Measured on
-// the H100: resnet50's b256 MaxPool 1.01 -> 0.98 ms per run (profile), so 64-bit division was not what holds it at
-// ~0.5 TB/s; the window's stride-2 pixel reads are the next suspect (gpu.md, known gaps).
+// kV channels per thread (1, or a 16-byte pack in NHWC). I: the index type (int when every index fits: no 64-bit
+// division per element).
 template <typename T, int kV, bool kMax, typename I>
 __global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, const PoolDesc d, I total) {
   const I dc = I(d.c), dh = I(d.h), dw = I(d.w), oh_n = I(d.out_h), ow_n = I(d.out_w);
