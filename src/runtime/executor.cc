@@ -1,48 +1,23 @@
+// executor.cc — CompiledGraph's compilation (slots, kernels, subgraphs, last uses) and run loop (frames, per-step
+// shape inference with its cache, kernel calls, releases). Memory planning lives in executor_memory.cc.
 #include "runtime/executor.h"
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <map>
 #include <mutex>
 #include <new>
 #include <unordered_set>
 
+#include "runtime/executor_internal.h"
+
 namespace ferry {
 
-namespace {
-
-// Shape inference of one step, kept from the previous run: when the inputs have the same dtypes and shapes (and,
-// for inference that reads input values, the same values of its small non-constant inputs) the inferred output
-// types are reused instead of inferring again. Whether inference reads values is found once per miss by
-// inferring a second time without the non-constant values: if the result differs, the values matter.
-struct StepCache {
-  bool valid = false;
-  std::vector<DType> dtypes;  // per node input; kUndefined when absent
-  std::vector<Shape> shapes;
-  std::vector<Tensor> values;  // per node input: a copy to compare when inference reads it, else undefined
-  std::vector<ValueType> outputs;
-
-  bool hit(const std::vector<const Tensor*>& ins) const {
-    if (!valid || ins.size() != dtypes.size()) return false;
-    for (size_t i = 0; i < ins.size(); ++i) {
-      const Tensor* t = ins[i];
-      if (!t) {
-        if (dtypes[i] != DType::kUndefined) return false;
-        continue;
-      }
-      if (t->dtype() != dtypes[i] || t->shape() != shapes[i]) return false;
-      const Tensor& v = values[i];
-      if (v.defined() && t->raw_data() != v.raw_data() && std::memcmp(t->raw_data(), v.raw_data(), v.nbytes()) != 0)
-        return false;
-    }
-    return true;
-  }
-};
-
-}  // namespace
+using executor_internal::ArenaMemory;
+using executor_internal::memory_plan_mode;
+using executor_internal::OutRegion;
+using executor_internal::RecordingMemory;
+using executor_internal::StepCache;
 
 struct CompiledGraph::Frame {
   const CompiledGraph* plan;
@@ -81,173 +56,7 @@ class FrameSubgraphRunner : public SubgraphRunner {
 
 ValueType type_of_tensor(const Tensor& t) { return {t.dtype(), SymShape::from_shape(t.shape())}; }
 
-// Ops whose CPU kernels may write output 0 over an input of the same shape and dtype: each y[i] is computed from
-// x[i] (and a broadcast operand) before y[i] is stored (UnaryKernel loops and their SSE2 paths, Clip,
-// broadcast2 for Add/Sub/Mul/Div). The second number is how many leading inputs may be the reused one.
-struct InPlaceOp {
-  const char* op;
-  int candidates;
-};
-constexpr InPlaceOp kInPlaceOps[] = {
-    {"Relu", 1},      {"LeakyRelu", 1}, {"Sigmoid", 1},     {"Tanh", 1},     {"Clip", 1},      {"Neg", 1},
-    {"Abs", 1},       {"Exp", 1},       {"Log", 1},         {"Sqrt", 1},     {"Reciprocal", 1}, {"Erf", 1},
-    {"Elu", 1},       {"Selu", 1},      {"HardSigmoid", 1}, {"HardSwish", 1}, {"Softplus", 1}, {"Swish", 1},
-    {"Gelu", 1},      {"Mish", 1},      {"Floor", 1},       {"Ceil", 1},     {"Round", 1},     {"Add", 2},
-    {"Sub", 2},       {"Mul", 2},       {"Div", 2},
-};
-
-// ferry.FusedConv may write Y over its residual Z (input 3): the oneDNN sum post-op accumulates into Y, so Y == Z
-// saves conv_dnnl.cc's copy of Z into Y (the reference kernel reads z[i] before storing y[i]). Not with SiLU/sigmoid
-// applied before Z (conv_act.h adds Z after the conv has already overwritten Y). Returns the candidate's index.
-int in_place_first_input(const Node& node) {
-  if (node.domain != "ferry" || node.op_type != "FusedConv" || node.inputs.size() < 4 || node.inputs[3].empty())
-    return 0;
-  const std::string act = node.attr_string("activation", "none");
-  if (node.attr_int("z_after_activation", 0) != 0 && (act == "silu" || act == "sigmoid")) return -1;
-  return 3;
-}
-
-int in_place_candidates(const Node& node) {
-  if (in_place_first_input(node) > 0) return 1;
-  if (!node.domain.empty() && node.domain != "ai.onnx") return 0;
-  for (const InPlaceOp& p : kInPlaceOps)
-    if (node.op_type == p.op) return p.candidates;
-  return 0;
-}
-
-int memory_plan_mode() {  // 0 off, 1 on, 2 on and print each plan, 3 check (each recording is followed by a planned run)
-  const char* v = std::getenv("FERRY_MEMORY_PLAN");
-  if (!v) return 1;
-  if (std::strcmp(v, "0") == 0 || std::strcmp(v, "off") == 0) return 0;
-  if (std::strcmp(v, "check") == 0) return 3;
-  return std::strcmp(v, "verbose") == 0 ? 2 : 1;
-}
-
-// Arena placement of one step output: its own bytes [offset, offset+bytes) when planned, and the range
-// [lo, hi) its value may occupy (its root's region; lo == kNone: it must not be in the arena at all).
-struct OutRegion {
-  size_t offset = MemoryPlan::kNone, bytes = 0;
-  size_t lo = MemoryPlan::kNone, hi = 0;
-};
-
-// Recording run: heap outputs, remembering which pointer each ctx.output() call returned.
-class RecordingMemory : public OutputMemory {
- public:
-  explicit RecordingMemory(std::vector<const void*>* allocated) : allocated_(allocated) {}
-  Tensor allocate(int i, DType dtype, const Shape& shape) override {
-    Tensor t = Tensor::empty(dtype, shape);
-    if (i >= 0 && static_cast<size_t>(i) < allocated_->size()) (*allocated_)[static_cast<size_t>(i)] = t.raw_data();
-    return t;
-  }
-
- private:
-  std::vector<const void*>* allocated_;
-};
-
-// Planned run: outputs are views into the arena when the plan has room for them.
-class ArenaMemory : public OutputMemory {
- public:
-  ArenaMemory(const std::shared_ptr<void>& arena, char* base) : arena_(arena), base_(base) {}
-  void set_step(const std::vector<OutRegion>* regions, const std::vector<const Tensor*>* inputs) {
-    regions_ = regions;
-    inputs_ = inputs;
-  }
-  Tensor allocate(int i, DType dtype, const Shape& shape) override {
-    if (!regions_ || i < 0 || static_cast<size_t>(i) >= regions_->size() || dtype == DType::kString) return {};
-    const OutRegion& r = (*regions_)[static_cast<size_t>(i)];
-    if (r.offset == MemoryPlan::kNone) return {};
-    size_t bytes = dtype_size(dtype);
-    for (int64_t d : shape) {
-      if (d <= 0 || static_cast<size_t>(d) > r.bytes) return {};  // also rules out overflow below
-      bytes *= static_cast<size_t>(d);
-      if (bytes > r.bytes) return {};
-    }
-    if (bytes == 0) return {};
-    char* p = base_ + r.offset;
-    // An input in these bytes (planned in place) must be exactly the same array, else the kernel would read
-    // elements it already overwrote (a broadcast input, a shape that changed with the data).
-    for (const Tensor* x : *inputs_) {
-      if (!x || x->dtype() == DType::kString) continue;
-      const char* xp = static_cast<const char*>(x->raw_data());
-      if (xp + x->nbytes() <= p || xp >= p + bytes || x->nbytes() == 0) continue;
-      if (xp != p || x->dtype() != dtype || x->shape() != shape) return {};
-    }
-    return Tensor::view(dtype, shape, arena_, p);
-  }
-
- private:
-  const std::shared_ptr<void>& arena_;
-  char* base_;
-  const std::vector<OutRegion>* regions_ = nullptr;
-  const std::vector<const Tensor*>* inputs_ = nullptr;
-};
-
 }  // namespace
-
-struct CompiledGraph::ArenaState {
-  std::mutex mu;
-  int mode = 1;
-  std::vector<DType> key_dtypes;  // input dtypes and shapes the plan was recorded for
-  std::vector<Shape> key_shapes;
-  bool ready = false;  // regions are valid for the key
-  bool stale = false;  // the last planned run departed from the plan: record again
-  int departures = 0;  // planned runs that departed from the plan; planning gives up after a few
-  std::shared_ptr<void> arena;
-  char* base = nullptr;
-  size_t capacity = 0;
-  std::vector<std::vector<OutRegion>> regions;  // per step, per output
-  MemoryPlan plan;
-  std::vector<StepCache> cache;  // per step: the last run's shape inference
-
-  bool matches(const std::vector<Tensor>& inputs) const {
-    if (inputs.size() != key_shapes.size()) return false;
-    for (size_t i = 0; i < inputs.size(); ++i)
-      if (inputs[i].dtype() != key_dtypes[i] || inputs[i].shape() != key_shapes[i]) return false;
-    return true;
-  }
-  bool owns(const void* p, size_t n) const {
-    const char* c = static_cast<const char*>(p);
-    return base && c + n > base && c < base + capacity;
-  }
-};
-
-// What a recording run learns: one PlanItem per step output, and the storage ranges seen so far.
-struct CompiledGraph::Recording {
-  std::vector<PlanItem> items;
-  std::vector<std::pair<int, int>> where;  // per item: (step, output)
-  std::vector<int> item_of_slot;           // slot -> item, -1 for inputs/constants/absent
-  std::map<uintptr_t, std::pair<uintptr_t, int>> ranges;  // storage start -> (end, item; -1 = not produced here)
-  std::vector<int> live;            // per root item with a range: its values (itself, views) the frame still holds
-  std::vector<uintptr_t> start_of;  // per root item with a range: where its storage starts
-
-  // The item (or -1 for external storage) whose storage contains [p, p+n); -2 when none does.
-  int owner_of(const void* p, size_t n) const {
-    uintptr_t a = reinterpret_cast<uintptr_t>(p);
-    auto it = ranges.upper_bound(a);
-    if (it == ranges.begin()) return -2;
-    --it;
-    return a + n <= it->second.first ? it->second.second : -2;
-  }
-  void add_range(const void* p, size_t n, int item) {
-    if (n == 0) return;
-    uintptr_t a = reinterpret_cast<uintptr_t>(p);
-    ranges[a] = {a + n, item};
-  }
-  // The frame let go of `slot`: once a root and all its views are gone its bytes may be reused by the allocator,
-  // so its range is forgotten (else a new buffer there would look like a view of a dead value).
-  void released(int slot) {
-    int item = item_of_slot[static_cast<size_t>(slot)];
-    if (item < 0) return;
-    size_t root = static_cast<size_t>(root_of(item));
-    if (live[root] <= 0 || --live[root] > 0) return;
-    auto it = ranges.find(start_of[root]);
-    if (it != ranges.end() && it->second.second == static_cast<int>(root)) ranges.erase(it);
-  }
-  int root_of(int item) const {
-    while (item >= 0 && items[static_cast<size_t>(item)].alias_of >= 0) item = items[static_cast<size_t>(item)].alias_of;
-    return item;
-  }
-};
 
 CompiledGraph::CompiledGraph(const Graph& g) : graph_(g) {}
 CompiledGraph::~CompiledGraph() = default;
@@ -528,108 +337,6 @@ Status CompiledGraph::infer_step(const Step& step, const std::vector<const Tenso
   }
   cache->valid = true;
   return Status::ok();
-}
-
-void CompiledGraph::record_step(Recording& rec, size_t k, const std::vector<Tensor>& outs,
-                                const std::vector<const Tensor*>& ins, const std::vector<const void*>& allocated) const {
-  const Step& step = steps_[k];
-  for (size_t i = 0; i < outs.size(); ++i) {
-    int s = step.outputs[i];
-    if (s < 0) continue;
-    const Tensor& t = outs[i];
-    PlanItem item;
-    item.def = static_cast<int>(k);
-    item.last = std::max(item.def, last_use_[static_cast<size_t>(s)]);
-    item.pinned = is_output_[static_cast<size_t>(s)] != 0;
-    const bool strings = t.dtype() == DType::kString;
-    item.bytes = strings ? 0 : t.nbytes();
-    const int index = static_cast<int>(rec.items.size());
-    if (item.bytes > 0) {
-      int owner = t.raw_data() == allocated[i] ? -2 : rec.owner_of(t.raw_data(), item.bytes);
-      if (owner >= 0) {
-        item.alias_of = owner;
-        ++rec.live[static_cast<size_t>(rec.root_of(owner))];
-      } else if (owner == -2) {
-        item.arena_ok = t.raw_data() == allocated[i];
-        rec.add_range(t.raw_data(), item.bytes, index);
-        rec.live.push_back(1);
-        rec.start_of.push_back(reinterpret_cast<uintptr_t>(t.raw_data()));
-      } else {
-        item.bytes = 0;  // a view of an input or initializer: not ours to place
-      }
-    }
-    if (rec.live.size() == rec.items.size()) {  // not a root with a range
-      rec.live.push_back(0);
-      rec.start_of.push_back(0);
-    }
-    rec.items.push_back(item);
-    rec.where.emplace_back(static_cast<int>(k), static_cast<int>(i));
-    rec.item_of_slot[static_cast<size_t>(s)] = index;
-  }
-  // In-place candidate: output 0 over a same-typed input root that no other input of this node views.
-  const int candidates = in_place_candidates(*step.node);
-  if (candidates == 0 || outs.empty() || step.outputs[0] < 0) return;
-  PlanItem& out = rec.items[static_cast<size_t>(rec.item_of_slot[static_cast<size_t>(step.outputs[0])])];
-  if (!out.arena_ok || out.alias_of >= 0) return;
-  int best = -1;
-  const int first = std::max(0, in_place_first_input(*step.node));
-  for (int c = first; c < first + candidates && c < static_cast<int>(ins.size()); ++c) {
-    int s = step.inputs[static_cast<size_t>(c)];
-    if (s < 0 || !ins[static_cast<size_t>(c)]) continue;
-    int item = rec.item_of_slot[static_cast<size_t>(s)];
-    if (item < 0 || rec.items[static_cast<size_t>(item)].alias_of >= 0 || !rec.items[static_cast<size_t>(item)].arena_ok)
-      continue;
-    const Tensor& x = *ins[static_cast<size_t>(c)];
-    if (x.dtype() != outs[0].dtype() || x.shape() != outs[0].shape()) continue;
-    bool shared = false;
-    for (size_t j = 0; j < step.inputs.size(); ++j) {
-      int sj = step.inputs[j];
-      if (sj < 0 || sj == s || rec.item_of_slot[static_cast<size_t>(sj)] < 0) continue;
-      if (rec.root_of(rec.item_of_slot[static_cast<size_t>(sj)]) == item) shared = true;
-    }
-    if (shared) continue;
-    if (best < 0 || last_use_[static_cast<size_t>(s)] == static_cast<int>(k)) best = item;
-    if (last_use_[static_cast<size_t>(s)] == static_cast<int>(k)) break;
-  }
-  out.in_place_of = best;
-}
-
-void CompiledGraph::build_plan(ArenaState& a, Recording& rec) const {
-  a.plan = plan_memory(rec.items);
-  const MemoryPlan& p = a.plan;
-  if (a.capacity < p.arena_bytes) {
-    a.arena.reset();
-    void* mem = p.arena_bytes ? std::aligned_alloc(kArenaAlign, p.arena_bytes) : nullptr;
-    if (!mem) {
-      a.base = nullptr;
-      a.capacity = 0;
-      return;  // no arena this time: stay on the heap path (ready stays false, next run records again)
-    }
-    a.arena = std::shared_ptr<void>(mem, [](void* q) { std::free(q); });
-    a.base = static_cast<char*>(mem);
-    a.capacity = p.arena_bytes;
-  }
-  a.regions.assign(steps_.size(), {});
-  for (size_t k = 0; k < steps_.size(); ++k) a.regions[k].resize(steps_[k].outputs.size());
-  for (size_t i = 0; i < rec.items.size(); ++i) {
-    OutRegion& r = a.regions[static_cast<size_t>(rec.where[i].first)][static_cast<size_t>(rec.where[i].second)];
-    r.offset = p.offset[i];
-    r.bytes = rec.items[i].bytes;
-    size_t root = static_cast<size_t>(p.root[i]);
-    if (p.offset[root] != MemoryPlan::kNone) {
-      r.lo = p.offset[root];
-      r.hi = r.lo + rec.items[root].bytes;
-    }
-  }
-  a.ready = true;
-  a.stale = false;
-  if (a.mode >= 2) std::fprintf(stderr, "ferry: memory plan for graph '%s': %s\n", graph_.name.c_str(), p.summary().c_str());
-}
-
-MemoryPlan CompiledGraph::memory_plan() const {
-  if (!arena_) return {};
-  std::lock_guard<std::mutex> lock(arena_->mu);
-  return arena_->plan;
 }
 
 }  // namespace ferry
