@@ -8,6 +8,7 @@
 #include <cstring>
 #include <functional>
 #include <unordered_map>
+#include <thread>
 #include <unordered_set>
 
 #include "backends/cuda/cuda_backend.h"
@@ -222,6 +223,12 @@ Status CudaProgram::init(const std::vector<DeviceSegmentSpec>& specs) {
   if (pinned_bytes)
     FERRY_CUDA_RETURN_IF_ERROR(cudaMallocHost(reinterpret_cast<void**>(&pinned_), pinned_bytes),
                                where() + ": pinned staging of " + std::to_string(pinned_bytes >> 20) + " MiB");
+  if (pinned_bytes >= kParallelCopyBytes) {  // large inputs: parallel host copies (cuda_program_layout.cc)
+    const char* e = std::getenv("FERRY_CUDA_COPY_THREADS");
+    const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+    const int threads = e ? std::atoi(e) : static_cast<int>(std::min(8u, std::max(1u, hw / 2)));
+    if (threads > 1) copy_pool_ = std::make_unique<ThreadPool>(threads);
+  }
   if (scratch_elems)
     FERRY_CUDA_RETURN_IF_ERROR(cudaMalloc(reinterpret_cast<void**>(&scratch_), scratch_elems * sizeof(float)),
                                where() + ": conversion scratch");
@@ -292,8 +299,7 @@ Status CudaProgram::run_segment(size_t k, const std::vector<const Tensor*>& inpu
       return invalid_argument(where() + ": host value for upload " + std::to_string(i) + " has type " +
                               dtype_name(h.dtype()) + " " + shape_to_string(h.shape()) + ", expected float " +
                               shape_to_string(t.val->shape));
-    std::memcpy(pinned_ + t.pinned_offset, h.raw_data(), t.count * sizeof(float));
-    FERRY_RETURN_IF_ERROR(upload(t, stream_));
+    FERRY_RETURN_IF_ERROR(upload(t, h.raw_data(), stream_));
   }
   FERRY_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[1], stream_), where());
   FERRY_RETURN_IF_ERROR(enqueue_ops(seg));

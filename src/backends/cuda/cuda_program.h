@@ -14,11 +14,14 @@
 
 #include "backends/cuda/cuda_ops.h"
 #include "backends/device_backend.h"
+#include "core/threadpool.h"
 #include "runtime/memory_plan.h"
 
 namespace ferry::cuda {
 
 inline constexpr size_t kAlign = 256;
+// Inputs at least this large are copied into pinned staging by copy_pool_ in chunks (upload()).
+inline constexpr size_t kParallelCopyBytes = size_t{8} << 20;
 inline constexpr size_t kWorkspaceBytes = size_t{256} << 20;
 
 inline size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
@@ -81,7 +84,7 @@ class CudaProgram final : public DeviceProgram, public BuildContext {
   Status plan(const std::vector<DeviceSegmentSpec>& specs, std::vector<std::vector<OpGroup>>* groups);
   void assign_layouts(const std::vector<std::vector<OpGroup>>& groups);
   void pad_conv_inputs(const std::vector<DeviceSegmentSpec>& specs, std::vector<PlanItem>* items);
-  Status upload(const Transfer& t, cudaStream_t s);
+  Status upload(const Transfer& t, const void* host, cudaStream_t s);
   Status download(const Transfer& t, cudaStream_t s);
   Status enqueue_ops(Segment& seg);
 
@@ -100,6 +103,7 @@ class CudaProgram final : public DeviceProgram, public BuildContext {
   void* workspace_ = nullptr;
   float* scratch_ = nullptr;  // FP32 staging on the device for precision conversion at the edges
   char* pinned_ = nullptr;
+  std::unique_ptr<ThreadPool> copy_pool_;  // host -> pinned copies of large inputs (cuda_program_layout.cc)
   std::unordered_map<std::string, Val> vals_;
   std::unordered_map<std::string, void*> consts_;
   std::unordered_map<std::string, std::shared_ptr<void>> cache_;  // ops' shared build products (cuDNN plans)
