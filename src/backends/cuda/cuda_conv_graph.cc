@@ -367,7 +367,14 @@ Expected<std::unique_ptr<ConvGraphExec>> build_conv_graph(BuildContext& ctx, con
   if (d.dtype != DType::kFloat16 && d.dtype != DType::kBFloat16)
     return unsupported(name + ": the cuDNN graph path runs FP16/BF16 only");
   const std::string where = name + " (cuDNN graph)";
-  std::shared_ptr<void>& slot = ctx.cached(d.key());
+  // FERRY_CUDNN_GRAPH_SHARE_PLANS=0: every op finalizes its own plan instead of sharing the plan of its configuration
+  // (opt-in and not yet run on a GPU: a candidate fix for the FP16 bug in gpu.md "Known bug", in case an engine
+  // keeps per-execute state in the plan that a second op's execute overwrites before the first one's runs).
+  static const bool share = [] {
+    const char* e = std::getenv("FERRY_CUDNN_GRAPH_SHARE_PLANS");
+    return !(e && std::strcmp(e, "0") == 0);
+  }();
+  std::shared_ptr<void>& slot = ctx.cached(share ? d.key() : d.key() + "|" + name);
   if (!slot) {
     auto plan = std::make_shared<Plan>();
     Status st = make_plan(ctx, d, p, where, plan.get());
