@@ -18,7 +18,7 @@ torch.onnx.export = functools.partial(torch.onnx.export, dynamo=False)
 sys.argv = ['export_zoo.py', '$ZOO', 'resnet50']
 runpy.run_path('export_zoo.py', run_name='__main__')" >/tmp/export.log 2>&1)
 R=$ZOO/resnet50.onnx
-REPS=${REPS:-4}
+REPS=${REPS:-3}
 specs=()
 for cfg in "" FERRY_CUDNN_GRAPH_SHARE_PLANS=0 FERRY_CUDNN_GRAPH_ZERO_WS=1 \
            FERRY_CUDNN_GRAPH_SHARE_PLANS=0,FERRY_CUDNN_GRAPH_ZERO_WS=1 CUDA_LAUNCH_BLOCKING=1; do

@@ -31,15 +31,18 @@ def run(ferry, model, shape, extra, env, d):
 def main():
     ferry = sys.argv[1]
     bad_total = 0
+    refs = {}  # (model, shape) -> CPU output, computed once
     with tempfile.TemporaryDirectory() as d:
         for spec in sys.argv[2:]:
             model, shape, reps, envs, *flags = spec.split("|")
             prec = flags[0].split() if flags and flags[0] else ["--precision", "fp16"]
             env = dict(kv.split("=", 1) for kv in envs.split(",") if kv)
-            ref, err = run(ferry, model, shape, [], {}, d)
-            if ref is None:
-                print("CPU reference failed:", err)
-                return 1
+            if (model, shape) not in refs:
+                refs[(model, shape)], err = run(ferry, model, shape, [], {}, d)
+                if refs[(model, shape)] is None:
+                    print("CPU reference failed:", err)
+                    return 1
+            ref = refs[(model, shape)]
             for _ in range(int(reps)):
                 got, err = run(ferry, model, shape, ["--device", "cuda", *prec], env, d)
                 if got is None:
