@@ -5,20 +5,16 @@
 
 #include <cmath>
 #include <cstdint>
-#include <random>
 #include <utility>
 
 #include "ferry/tensor.h"
+#include "ops/op_test_util.h"
 
 namespace ferry {
 
 // Seeded uniform floats in [-scale, scale).
 inline Tensor random_tensor(Shape shape, uint32_t seed, float scale = 1.0f) {
-  Tensor t = Tensor::empty(DType::kFloat, std::move(shape));
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-scale, scale);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
-  return t;
+  return test::random_floats(std::move(shape), seed, -scale, scale);
 }
 
 // Every element finite and |cpu - cuda| <= atol + rtol * |cpu| (float tensors of equal shape).

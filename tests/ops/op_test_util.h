@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,15 @@
 namespace ferry::test {
 
 Expected<std::vector<Tensor>> run_single_op(Node node, const std::vector<Tensor>& inputs, int opset = 21);
+
+// Seeded uniform floats in [lo, hi) (std::mt19937): the one random-tensor generator of the tests.
+inline Tensor random_floats(Shape s, uint32_t seed, float lo = -1.f, float hi = 1.f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  Tensor t = Tensor::empty(DType::kFloat, std::move(s));
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(rng);
+  return t;
+}
 
 inline Tensor fvec(Shape shape, std::vector<float> v) { return Tensor::from_vector<float>(DType::kFloat, shape, v); }
 inline Tensor ivec(Shape shape, std::vector<int64_t> v) { return Tensor::from_vector<int64_t>(DType::kInt64, shape, v); }

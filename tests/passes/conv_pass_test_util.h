@@ -5,11 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "ir/graph.h"
+#include "ops/op_test_util.h"
 #include "passes/pass.h"
 #include "runtime/executor.h"
 #include "runtime/shape_inference.h"
@@ -17,11 +17,7 @@
 namespace ferry::test {
 
 inline Tensor random_tensor(Shape s, unsigned seed, float scale = 1.f) {
-  Tensor t = Tensor::empty(DType::kFloat, std::move(s));
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-scale, scale);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
-  return t;
+  return random_floats(std::move(s), seed, -scale, scale);
 }
 
 inline void add_const(Graph& g, const std::string& name, Tensor t) {

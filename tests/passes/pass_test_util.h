@@ -10,7 +10,6 @@
 #include <gtest/gtest.h>
 
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -48,14 +47,6 @@ inline Node& add_node(Graph& g, const std::string& op, std::vector<std::string> 
 inline void add_init(Graph& g, const std::string& name, Tensor t) {
   g.value_info[name] = {t.dtype(), SymShape::from_shape(t.shape())};
   g.initializers[name] = std::move(t);
-}
-
-inline Tensor random_floats(Shape s, uint32_t seed, float lo = -1.f, float hi = 1.f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  Tensor t = Tensor::empty(DType::kFloat, s);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(rng);
-  return t;
 }
 
 inline int count_op(const Graph& g, const std::string& op) {
