@@ -113,6 +113,25 @@ class GoodInput(unittest.TestCase):
         self.assertTrue((outs[0] == outs[1]).all())
         self.assertAlmostEqual(float(outs[0].sum()), 2.0, places=4)  # softmax rows sum to 1
 
+    def test_repeat_checks_runs_are_identical(self):
+        with tempfile.TemporaryDirectory() as d:
+            code, out, err = run("run", f"{FIX}/demo_cnn.onnx", "-o", d, "--shape", "image:2x3x32x32", "--repeat", "3")
+            self.assertEqual(code, 0, err)
+            self.assertIn("3 runs of the same inputs gave bit-identical outputs", out)
+
+    def test_repeat_reports_differing_runs(self):
+        import onnx
+        from onnx import helper, TensorProto
+        node = helper.make_node("RandomUniform", [], ["y"], shape=[4, 4])  # no seed: differs per run
+        graph = helper.make_graph([node], "rand", [], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 4])])
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "rand.onnx")
+            onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+            code, out, err = run("run", path, "-o", d, "--repeat", "2")
+            self.assertNotEqual(code, 0)
+            self.assertIn("run 2 of the same inputs differs from run 1: output 'y' 16 of 16 values", err)
+            self.assertTrue(os.path.exists(os.path.join(d, "output_0.pb")))  # the first run's outputs are kept
+
     def test_inspect_json(self):
         code, out, err = run("inspect", f"{FIX}/demo_cnn.onnx", "--json")
         self.assertEqual(code, 0, err)

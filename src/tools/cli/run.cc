@@ -1,5 +1,7 @@
 // run.cc — `ferry run MODEL [INPUT.pb ...] [--output-dir DIR] [--threads N]`: run once, write output_<i>.pb.
 #include <chrono>
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <unordered_map>
@@ -26,7 +28,36 @@ struct RunArgs {
   std::string device = "cpu";
   std::string precision = "fp32";
   bool cuda_graph = false;
+  int repeat = 1;
 };
+
+// Compares run `k`'s outputs with the first run's, bit for bit; the error names the first output that differs.
+Status compare_runs(const std::vector<Tensor>& first, const std::vector<Tensor>& again, int k,
+                    const std::vector<IoInfo>& decl) {
+  for (size_t i = 0; i < first.size() && i < again.size(); ++i) {
+    const Tensor& a = first[i];
+    const Tensor& b = again[i];
+    if (a.dtype() != b.dtype() || a.shape() != b.shape())
+      return internal_error("run " + std::to_string(k) + ": output '" + decl[i].name + "' changed type or shape");
+    if (std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0) continue;
+    int64_t differ = 0, first_at = -1;
+    double max_diff = 0;
+    if (a.dtype() == DType::kFloat) {
+      for (int64_t e = 0; e < a.numel(); ++e) {
+        const double d = std::fabs(static_cast<double>(a.data<float>()[e]) - b.data<float>()[e]);
+        if (d == 0 && std::memcmp(&a.data<float>()[e], &b.data<float>()[e], sizeof(float)) == 0) continue;
+        if (first_at < 0) first_at = e;
+        ++differ;
+        max_diff = std::max(max_diff, d);
+      }
+    }
+    return internal_error("run " + std::to_string(k) + " of the same inputs differs from run 1: output '" +
+                               decl[i].name + "' " + std::to_string(differ) + " of " + std::to_string(a.numel()) +
+                               " values (first at element " + std::to_string(first_at) + ", max |diff| " +
+                               std::to_string(max_diff) + "; random ops such as RandomNormal differ by design)");
+  }
+  return Status::ok();
+}
 
 // Binds files to graph inputs: by tensor name when it matches an input, else by position among the rest.
 Expected<std::vector<Tensor>> bind_inputs(const Session& session, const std::vector<std::string>& files) {
@@ -100,6 +131,12 @@ Status run_command(const RunArgs& a) {
   auto outputs = (*session)->run(inputs);
   if (!outputs) return outputs.status();
   auto t2 = std::chrono::steady_clock::now();
+  Status repeat_status = Status::ok();
+  for (int k = 2; k <= a.repeat && repeat_status.is_ok(); ++k) {
+    auto again = (*session)->run(inputs);
+    if (!again) return again.status();
+    repeat_status = compare_runs(*outputs, *again, k, (*session)->outputs());
+  }
   std::error_code ec;
   std::filesystem::create_directories(a.output_dir, ec);
   const auto& decl = (*session)->outputs();
@@ -116,8 +153,10 @@ Status run_command(const RunArgs& a) {
     std::cout << "load " << ms(t1 - t0) << " ms, run " << ms(t2 - t1) << " ms, threads " << (*session)->threads()
               << "\n";
     if (a.device != "cpu") std::cout << "device: " << (*session)->device_summary() << "\n";
+    if (a.repeat > 1 && repeat_status.is_ok())
+      std::cout << a.repeat << " runs of the same inputs gave bit-identical outputs\n";
   }
-  return Status::ok();
+  return repeat_status;
 }
 
 }  // namespace
@@ -139,6 +178,11 @@ void add_run_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--precision", args->precision, "device precision: fp32, fp16, bf16 (I/O stays fp32)")
       ->capture_default_str();
   cmd->add_flag("--cuda-graph", args->cuda_graph, "capture the device work into CUDA graphs");
+  cmd->add_option("--repeat", args->repeat,
+                  "run N times on the same inputs and fail unless every run's outputs equal the first's bit for bit "
+                  "(outputs written are the first run's)")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
   cmd->callback([args, exit_code] {
     Status s = run_command(*args);
     *exit_code = s.is_ok() ? 0 : report_error("run", s);
