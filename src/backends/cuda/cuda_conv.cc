@@ -80,6 +80,8 @@ class ConvOp : public CudaOp {
     if (clip_) cudnnDestroyActivationDescriptor(clip_);
   }
   Status build(BuildContext& ctx, const OpGroup& group);
+  bool cudnn_graph() const override { return graph_ != nullptr; }
+  bool cudnn_graph_residual() const override { return graph_ != nullptr && z_ != nullptr; }
   Status enqueue(const RunContext& rc) override {
     if (graph_) return graph_->execute(rc.cudnn);
     if (dw_) return cuda_status(depthwise_conv_nhwc(dtype_, x_, w_, b_, z_, y_, dwp_, rc.stream), name_);

@@ -309,22 +309,9 @@ Status make_plan(BuildContext& ctx, const ConvGraphDesc& d, const ConvGraphPoint
 
 class Exec final : public ConvGraphExec {
  public:
-  Exec(std::shared_ptr<Plan> plan, Desc pack, void* workspace, std::string name)
-      : plan_(std::move(plan)), pack_(std::move(pack)), workspace_(workspace), name_(std::move(name)) {}
-  // FERRY_CUDNN_GRAPH_ZERO_WS=1 zeroes the plan's workspace first. Opt-in and NOT yet run on a GPU: a candidate fix
-  // for the known FP16 bug of this path (resnet50 at batch 16-32 comes out wrong on its first images in about half
-  // the runs on the H100; never with CUDA_LAUNCH_BLOCKING=1 or FERRY_CUDNN_GRAPH=0; gpu.md "Known bug").
+  Exec(std::shared_ptr<Plan> plan, Desc pack, std::string name)
+      : plan_(std::move(plan)), pack_(std::move(pack)), name_(std::move(name)) {}
   Status execute(cudnnHandle_t handle) override {
-    static const bool zero_ws = [] {
-      const char* e = std::getenv("FERRY_CUDNN_GRAPH_ZERO_WS");
-      return e && std::strcmp(e, "1") == 0;
-    }();
-    if (zero_ws && plan_->workspace > 0) {
-      cudaStream_t s = nullptr;
-      FERRY_CUDNN_RETURN_IF_ERROR(cudnnGetStream(handle, &s), name_);
-      FERRY_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(workspace_, 0, static_cast<size_t>(plan_->workspace), s),
-                                 name_ + ": workspace");
-    }
     return cudnn_status(cudnnBackendExecute(handle, plan_->plan.get(), pack_.get()), name_);
   }
   std::string engine() const override {
@@ -335,7 +322,6 @@ class Exec final : public ConvGraphExec {
  private:
   std::shared_ptr<Plan> plan_;
   Desc pack_;
-  void* workspace_ = nullptr;
   std::string name_;
 };
 
@@ -367,14 +353,7 @@ Expected<std::unique_ptr<ConvGraphExec>> build_conv_graph(BuildContext& ctx, con
   if (d.dtype != DType::kFloat16 && d.dtype != DType::kBFloat16)
     return unsupported(name + ": the cuDNN graph path runs FP16/BF16 only");
   const std::string where = name + " (cuDNN graph)";
-  // FERRY_CUDNN_GRAPH_SHARE_PLANS=0: every op finalizes its own plan instead of sharing the plan of its configuration
-  // (opt-in and not yet run on a GPU: a candidate fix for the FP16 bug in gpu.md "Known bug", in case an engine
-  // keeps per-execute state in the plan that a second op's execute overwrites before the first one's runs).
-  static const bool share = [] {
-    const char* e = std::getenv("FERRY_CUDNN_GRAPH_SHARE_PLANS");
-    return !(e && std::strcmp(e, "0") == 0);
-  }();
-  std::shared_ptr<void>& slot = ctx.cached(share ? d.key() : d.key() + "|" + name);
+  std::shared_ptr<void>& slot = ctx.cached(d.key());
   if (!slot) {
     auto plan = std::make_shared<Plan>();
     Status st = make_plan(ctx, d, p, where, plan.get());
@@ -407,7 +386,7 @@ Expected<std::unique_ptr<ConvGraphExec>> build_conv_graph(BuildContext& ctx, con
   SET_ATTR(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, n, ptrs);
   SET_ATTR(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace);
   FINALIZE(pack, "variant pack");
-  return std::unique_ptr<ConvGraphExec>(std::make_unique<Exec>(std::move(plan), std::move(pack), workspace, name));
+  return std::unique_ptr<ConvGraphExec>(std::make_unique<Exec>(std::move(plan), std::move(pack), name));
 }
 
 }  // namespace ferry::cuda

@@ -46,6 +46,10 @@ class CudaOp {
  public:
   virtual ~CudaOp() = default;
   virtual Status enqueue(const RunContext& rc) = 0;
+  // Whether the op runs cuDNN graph-API kernels, and whether one of them reads a fused residual operand: the
+  // program puts an ordering point (stream_fence) before such ops (FERRY_CUDA_FENCE; docs/gpu.md "FP16 race").
+  virtual bool cudnn_graph() const { return false; }
+  virtual bool cudnn_graph_residual() const { return false; }
 };
 
 // The compile-time view an op builder gets from the program.
@@ -150,6 +154,9 @@ bool is_alias_op(const Node& n);
 
 // cuda_convert.cu: float32 <-> float16/bfloat16 element conversion on `stream`.
 cudaError_t convert_from_f32(const float* src, void* dst, DType dst_type, size_t n, cudaStream_t stream);
+// An empty kernel launched without programmatic dependent launch: work after it starts only once all work before
+// it has finished (a full ordering point, also inside a captured CUDA graph).
+cudaError_t stream_fence(cudaStream_t stream);
 cudaError_t convert_to_f32(const void* src, DType src_type, float* dst, size_t n, cudaStream_t stream);
 // cuda_depthwise.cu: depthwise conv (group = C = K, multiplier 1) on NHWC FP16/BF16, C % 8 == 0; filter [R, S, C];
 // y = act(conv(x, w) + bias + z), act 0 none, 1 Relu, 2 Clip(0, hi); z may be null.

@@ -252,7 +252,32 @@ Status CudaProgram::init(const std::vector<DeviceSegmentSpec>& specs) {
     }
   }
   FERRY_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize(), where() + ": compile");
+  if (const char* e = std::getenv("FERRY_CUDA_FENCE")) {
+    const std::string v = e;
+    if (v == "none" || v == "0") fence_ = Fence::kNone;
+    else if (v == "graph") fence_ = Fence::kGraph;
+    else if (v == "all") fence_ = Fence::kAll;
+    else if (v != "residual") return invalid_argument("FERRY_CUDA_FENCE=" + v + ": expected residual, graph, all or none");
+  }
+  // Diagnostics: FERRY_CUDA_SYNC_OPS=1 waits on the host for every op before enqueuing the next (no CUDA graphs).
+  if (const char* e = std::getenv("FERRY_CUDA_SYNC_OPS"); e && std::strcmp(e, "1") == 0) {
+    sync_ops_ = true;
+    opt_.cuda_graph = false;
+  }
   return Status::ok();
+}
+
+// cuDNN 9's Hopper conv kernels overlap their predecessor (programmatic dependent launch); on the H100 a graph-API
+// conv whose fused residual operand came from an earlier op then read it too early in most runs at batch 16-32
+// (resnet50 FP16: the first 3-6 images wrong, runs of one process differing; docs/gpu.md "FP16 race"). An empty
+// kernel before each such conv is a full ordering point, in streams and in captured graphs. FERRY_CUDA_FENCE:
+// residual (default), graph (before every graph-API conv), all (before every op), none.
+Status CudaProgram::enqueue_fenced(Segment& seg, size_t i, const RunContext& rc) {
+  CudaOp& op = *seg.ops[i];
+  const bool fence = fence_ == Fence::kAll || (fence_ == Fence::kGraph && op.cudnn_graph()) ||
+                     (fence_ == Fence::kResidual && op.cudnn_graph_residual());
+  if (fence) FERRY_CUDA_RETURN_IF_ERROR(stream_fence(stream_), where() + ": fence before " + seg.op_names[i]);
+  return op.enqueue(rc);
 }
 
 Status CudaProgram::enqueue_ops(Segment& seg) {
@@ -260,7 +285,8 @@ Status CudaProgram::enqueue_ops(Segment& seg) {
   if (!opt_.cuda_graph) {
     for (size_t i = 0; i < seg.ops.size(); ++i) {
       if (profile_) cudaEventRecord(seg.marks[i], stream_);
-      FERRY_RETURN_IF_ERROR(seg.ops[i]->enqueue(rc));
+      FERRY_RETURN_IF_ERROR(enqueue_fenced(seg, i, rc));
+      if (sync_ops_) FERRY_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_), where() + ": " + seg.op_names[i]);
     }
     if (profile_ && !seg.ops.empty()) cudaEventRecord(seg.marks.back(), stream_);
     return Status::ok();
@@ -268,10 +294,7 @@ Status CudaProgram::enqueue_ops(Segment& seg) {
   if (!seg.exec) {
     FERRY_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), where() + ": capture");
     Status st = Status::ok();
-    for (auto& op : seg.ops) {
-      st = op->enqueue(rc);
-      if (!st.is_ok()) break;
-    }
+    for (size_t i = 0; i < seg.ops.size() && st.is_ok(); ++i) st = enqueue_fenced(seg, i, rc);
     cudaGraph_t graph = nullptr;
     cudaError_t e = cudaStreamEndCapture(stream_, &graph);
     FERRY_RETURN_IF_ERROR(st);

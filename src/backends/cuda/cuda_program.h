@@ -87,6 +87,7 @@ class CudaProgram final : public DeviceProgram, public BuildContext {
   Status upload(const Transfer& t, const void* host, cudaStream_t s);
   Status download(const Transfer& t, cudaStream_t s);
   Status enqueue_ops(Segment& seg);
+  Status enqueue_fenced(Segment& seg, size_t i, const RunContext& rc);
 
   const Graph& graph_;
   DeviceOptions opt_;
@@ -112,6 +113,9 @@ class CudaProgram final : public DeviceProgram, public BuildContext {
   DeviceTimings timings_;
   // FERRY_CUDA_PROFILE=1: per-op device time (events around every op, CUDA graphs off), printed at destruction.
   bool profile_ = false;
+  bool sync_ops_ = false;  // FERRY_CUDA_SYNC_OPS=1: a host wait after every op (diagnostics, init())
+  enum class Fence { kNone, kResidual, kGraph, kAll };
+  Fence fence_ = Fence::kResidual;  // FERRY_CUDA_FENCE: where enqueue_fenced() puts ordering points
   std::unordered_map<std::string, double> op_ms_, type_ms_;
   int profiled_runs_ = 0;
   void print_profile() const;
