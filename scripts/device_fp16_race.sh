@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# device_fp16_race.sh — on the `device` machine: the A/B for docs/gpu.md's "Known bug" (FP16 cuDNN graph-API convs
-# wrong on the first images at batch 16-32 in some runs). Each configuration runs resnet50 several times at batch 16
-# and 32 against one CPU reference (tests/cuda/device_repeat_check.py).
+# device_fp16_race.sh — on the `device` machine: the A/B behind docs/gpu.md's "FP16 race" (cuDNN graph-API convs
+# with a fused residual were wrong on the first images at batch 16-32 in most runs until ordering points went in).
+# Each configuration runs resnet50 several times (each run repeating the inference in-process, `--repeat`) at
+# batch 32 (and 16) against one CPU reference (tests/cuda/device_repeat_check.py); BENCH times configurations.
 #
 #   scripts/device_bundle.sh build .device
 #   run(carry=[".device"], command="scripts/device_fp16_race.sh", timeout_s=400)
@@ -18,10 +19,35 @@ torch.onnx.export = functools.partial(torch.onnx.export, dynamo=False)
 sys.argv = ['export_zoo.py', '$ZOO', 'resnet50']
 runpy.run_path('export_zoo.py', run_name='__main__')" >/tmp/export.log 2>&1)
 R=$ZOO/resnet50.onnx
+ls /tmp/fd/lib 2>/dev/null | grep -i cudnn | head -3
+python3 -c "import torch; print('cuDNN', torch.backends.cudnn.version())" 2>/dev/null
 REPS=${REPS:-3}
+FLAGS="--precision fp16 --repeat ${INNER:-3}"
 specs=()
-for cfg in "" FERRY_CUDNN_GRAPH_SHARE_PLANS=0 FERRY_CUDNN_GRAPH_ZERO_WS=1 \
-           FERRY_CUDNN_GRAPH_SHARE_PLANS=0,FERRY_CUDNN_GRAPH_ZERO_WS=1 CUDA_LAUNCH_BLOCKING=1; do
-  for b in 16 32; do specs+=("$R|input:${b}x3x224x224|$REPS|$cfg"); done
+[ "${B16:-1}" = 1 ] && specs+=("$R|input:16x3x224x224|$REPS||$FLAGS")
+# FERRY_CUDA_FENCE=none|graph|all: no ordering points / one before every graph-API conv / before every op (the
+# default: before graph-API convs with a residual operand); FERRY_CUDA_SYNC_OPS=1: a host wait after every op.
+for cfg in ${CONFIGS:-"" FERRY_CUDA_FENCE=none FERRY_CUDA_SYNC_OPS=1}; do
+  specs+=("$R|input:32x3x224x224|$REPS|$cfg|$FLAGS")
 done
-timeout "${LIMIT:-330}" python3 tests/cuda/device_repeat_check.py /tmp/fd/bin/ferry "${specs[@]}"
+# EXTRA="BATCH|ENV|FLAGS;..." — more resnet50 cases (e.g. "256||--precision fp16 --cuda-graph").
+IFS=';' read -ra extra <<<"${EXTRA:-}"
+for e in "${extra[@]}"; do
+  IFS='|' read -r b env fl <<<"$e"
+  specs+=("$R|input:${b}x3x224x224|$REPS|$env|${fl:-$FLAGS}")
+done
+for cfg in ${GRAPH_CONFIGS:-}; do  # the same with --cuda-graph ("-" = no extra environment)
+  [ "$cfg" = - ] && cfg=
+  specs+=("$R|input:32x3x224x224|$REPS|$cfg|$FLAGS --cuda-graph")
+done
+time timeout "${LIMIT:-400}" python3 tests/cuda/device_repeat_check.py /tmp/fd/bin/ferry "${specs[@]}"
+# BENCH="ENV=V ..." ("-" = none): resnet50 FP16 speed under each environment, batch 1 and 256, CUDA graph.
+for cfg in ${BENCH:-}; do
+  [ "$cfg" = - ] && cfg=
+  for b in 1 256; do
+    it=200; [ "$b" = 256 ] && it=30
+    out=$(env $cfg /tmp/fd/bin/ferry bench "$R" --device cuda --precision fp16 --batch $b --warmup 10 --iterations $it \
+          --json --no-data-transfers --cuda-graph 2>/dev/null | python3 -c "import json,sys; d=json.load(sys.stdin); print(round(d['median_ms'], 4))" 2>&1)
+    echo "bench b$b ${cfg:-default}: median $out ms"
+  done
+done
