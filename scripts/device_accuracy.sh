@@ -8,14 +8,15 @@
 #   scripts/device_bundle.sh build .device        (.device also carries bert_tiny_enc.onnx, exported here)
 #   run(carry=[".device"], command="scripts/device_accuracy.sh", timeout_s=600)
 #
-# Environment: BATCHES (default "32"), MODELS (the seven zoo models), REPEAT (3), CONTROL_MODELS (resnet50
-# mobilenet_v2 vit_b_16 bert_tiny_enc), CONTROL_ENV, BUDGET (seconds for the whole script, default 560).
+# Environment: BATCHES (default "32"), MODELS (the seven zoo models and vit_b_16_probe: vit_b_16 with the head's
+# input as output, the zoo head being zero), REPEAT (3), CONTROL_MODELS (resnet50 vit_b_16_probe bert_tiny_enc),
+# CONTROL_ENV, BUDGET (seconds for the whole script, default 560).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUDGET=${BUDGET:-560}
 BATCHES=${BATCHES:-32}
-MODELS=${MODELS:-"resnet50 mobilenet_v2 resnet18 efficientnet_b0 vit_b_16 bert_tiny_enc yolo_like"}
-CONTROL_MODELS=${CONTROL_MODELS-"resnet50 mobilenet_v2 vit_b_16 bert_tiny_enc"}
+MODELS=${MODELS:-"resnet50 mobilenet_v2 resnet18 efficientnet_b0 vit_b_16 vit_b_16_probe bert_tiny_enc yolo_like"}
+CONTROL_MODELS=${CONTROL_MODELS-"resnet50 vit_b_16_probe bert_tiny_enc"}
 CONTROL_ENV=${CONTROL_ENV:-FERRY_CUDA_FENCE=none}
 left() { echo $((BUDGET - SECONDS)); }
 scripts/device_unpack.sh .device/bundle.tar.xz /tmp/fd >/tmp/unpack.log 2>&1 || { cat /tmp/unpack.log; exit 1; }
@@ -34,14 +35,14 @@ ZOO=/tmp/zoo
 mkdir -p "$ZOO"
 cp .device/*.onnx "$ZOO"/ 2>/dev/null
 need=""
-for m in $MODELS; do [ -f "$ZOO/$m.onnx" ] || [ "$m" = vit_b_16 ] || need="$need $m"; done
+for m in $MODELS; do [ -f "$ZOO/$m.onnx" ] || [ "${m#vit_b_16}" != "$m" ] || need="$need $m"; done
 # shellcheck disable=SC2086
 [ -n "$need" ] && (cd /tmp/fd/share && timeout 240 python3 -c "
 import functools, runpy, sys, torch
 torch.onnx.export = functools.partial(torch.onnx.export, dynamo=False)
 sys.argv = ['export_zoo.py'] + sys.argv[1:]
 runpy.run_path('export_zoo.py', run_name='__main__')" "$ZOO" $need) >/tmp/export.log 2>&1
-case " $MODELS " in *" vit_b_16 "*)
+case " $MODELS " in *" vit_b_16"*)
   [ -f "$ZOO/vit_b_16.onnx" ] || (cd /tmp/fd/share && timeout 200 python3 "$OLDPWD/scripts/device_export_vit.py" "$ZOO") \
     >>/tmp/export.log 2>&1 ;;
 esac

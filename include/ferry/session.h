@@ -27,8 +27,10 @@ struct SessionOptions {
   int threads = 0;    // intra-op threads; 0 = all cores
   int opt_level = 3;  // graph optimizations at load: 0 none, 1 basic, 2 extended, 3 all (default: + ferry-only fused ops)
   // Accelerator: "cpu" (default), "cuda" or "cuda:N". On a device the graph is specialized to the input shapes
-  // of the first run (again when they change); unsupported nodes run on the CPU (docs/gpu.md).
+  // of a run and compiled; the last `device_programs` specializations stay compiled, so alternating batch sizes
+  // do not recompile; unsupported nodes run on the CPU (docs/gpu.md).
   std::string device = "cpu";
+  int device_programs = 4;
   std::string precision = "fp32";  // device weights/activations: fp32, fp16 or bf16; inputs/outputs stay FP32
   bool cuda_graph = false;         // capture device work into CUDA graphs (static shapes)
   bool device_transfers = true;    // false: reuse device-resident inputs, skip downloads (benchmarks only)

@@ -38,6 +38,7 @@ struct DeviceOptions {
   DType precision = DType::kFloat;     // kFloat, kFloat16 or kBFloat16: activations and weights on the device
   bool cuda_graph = false;             // capture each device segment into a CUDA graph on its first run
   bool transfers = true;               // false: run_segment() skips H2D/D2H (bench --no-data-transfers)
+  int cached_programs = 4;             // input-shape specializations kept compiled (least recently used dropped)
 };
 
 // One device segment: graph node indices in run order, the values copied in before it and out after it.

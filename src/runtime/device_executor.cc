@@ -72,19 +72,29 @@ struct DeviceExecutor::Specialization {
   std::vector<Part> parts;
   std::unique_ptr<DeviceProgram> program;
   int device_nodes = 0, cpu_nodes = 0;
+  std::string fusion_note;  // why this specialization runs without the transformer fusions
 };
 
 DeviceExecutor::~DeviceExecutor() = default;
 
 Expected<std::unique_ptr<DeviceExecutor>> DeviceExecutor::create(const Model& model, const std::string& device,
                                                                  const DeviceOptions& options, int opt_level) {
+  FERRY_ASSIGN_OR_RETURN(auto backend, create_device_backend(device, options));
+  return create_with_backend(model, std::move(backend), options, opt_level);
+}
+
+Expected<std::unique_ptr<DeviceExecutor>> DeviceExecutor::create_with_backend(const Model& model,
+                                                                             std::unique_ptr<DeviceBackend> backend,
+                                                                             const DeviceOptions& options,
+                                                                             int opt_level) {
   std::unique_ptr<DeviceExecutor> ex(new DeviceExecutor());
   ex->model_ = model;
   ex->opt_level_ = std::min(opt_level, 2);  // most ferry-only fused ops are CPU kernels: stop at standard ops
   const char* env = std::getenv("FERRY_DEVICE_FUSE_TRANSFORMER");
   ex->fuse_transformers_ = opt_level >= 3 && !(env && std::strcmp(env, "0") == 0);  // ...except the transformer ones
   ex->options_ = options;
-  FERRY_ASSIGN_OR_RETURN(ex->backend_, create_device_backend(device, options));
+  ex->options_.cached_programs = std::max(1, options.cached_programs);
+  ex->backend_ = std::move(backend);
   return ex;
 }
 
@@ -110,18 +120,43 @@ bool has_subgraph(const Node& n) {
 
 }  // namespace
 
-Status DeviceExecutor::specialize(const std::vector<Tensor>& inputs) {
-  fusion_note_.clear();
+Expected<std::unique_ptr<DeviceExecutor::Specialization>> DeviceExecutor::specialize(
+    const std::vector<Tensor>& inputs) {
+  std::string note;
   if (fuse_transformers_) {
-    Status st = specialize_with(inputs, true);
-    if (st.is_ok()) return st;
+    auto spec = specialize_with(inputs, true);
+    if (spec || spec.status().code() == StatusCode::kOutOfMemory) return spec;
     // A fused node the backend does not take (or cannot build): the decomposed graph runs instead.
-    fusion_note_ = "transformer fusions off: " + st.to_string();
+    note = "transformer fusions off: " + spec.status().to_string();
   }
-  return specialize_with(inputs, false);
+  auto spec = specialize_with(inputs, false);
+  if (spec) (*spec)->fusion_note = note;
+  return spec;
 }
 
-Status DeviceExecutor::specialize_with(const std::vector<Tensor>& inputs, bool fuse_transformers) {
+Expected<DeviceExecutor::Specialization*> DeviceExecutor::specialization_for(const std::vector<Tensor>& inputs) {
+  for (auto it = specs_.begin(); it != specs_.end(); ++it) {
+    bool same = (*it)->key.size() == inputs.size();
+    for (size_t i = 0; same && i < inputs.size(); ++i) same = (*it)->key[i] == inputs[i].shape();
+    if (!same) continue;
+    specs_.splice(specs_.begin(), specs_, it);
+    return specs_.front().get();
+  }
+  // Free the device memory of the least recently used programs before planning a new one.
+  while (static_cast<int>(specs_.size()) >= options_.cached_programs) specs_.pop_back();
+  auto spec = specialize(inputs);
+  if (!spec && spec.status().code() == StatusCode::kOutOfMemory && !specs_.empty()) {
+    specs_.clear();  // the cached programs hold the memory: drop them and try once more
+    spec = specialize(inputs);
+  }
+  if (!spec) return spec.status();
+  ++compiles_;
+  specs_.push_front(std::move(spec).value());
+  return specs_.front().get();
+}
+
+Expected<std::unique_ptr<DeviceExecutor::Specialization>> DeviceExecutor::specialize_with(
+    const std::vector<Tensor>& inputs, bool fuse_transformers) {
   auto spec = std::make_unique<Specialization>();
   for (const auto& t : inputs) spec->key.push_back(t.shape());
   spec->program.reset();
@@ -230,21 +265,15 @@ Status DeviceExecutor::specialize_with(const std::vector<Tensor>& inputs, bool f
     if (!program) return program.status();
     spec->program = std::move(program).value();
   }
-  spec_ = std::move(spec);
-  return Status::ok();
+  return spec;
 }
 
 Expected<std::vector<Tensor>> DeviceExecutor::run(const std::vector<Tensor>& inputs, ThreadPool& pool) {
-  bool same = spec_ && spec_->key.size() == inputs.size();
-  for (size_t i = 0; same && i < inputs.size(); ++i) same = spec_->key[i] == inputs[i].shape();
-  if (!same) {
-    spec_.reset();  // free the old program's device memory before planning the new one
-    FERRY_RETURN_IF_ERROR(specialize(inputs));
-  }
-  const Graph& g = spec_->model.graph;
-  if (!options_.transfers && (spec_->cpu_nodes > 0 || spec_->parts.size() != 1))
+  FERRY_ASSIGN_OR_RETURN(Specialization * spec, specialization_for(inputs));
+  const Graph& g = spec->model.graph;
+  if (!options_.transfers && (spec->cpu_nodes > 0 || spec->parts.size() != 1))
     return invalid_argument(backend_->name() + ": running without data transfers needs the whole graph on the "
-                            "device, but " + std::to_string(spec_->cpu_nodes) + " nodes fall back to the CPU");
+                            "device, but " + std::to_string(spec->cpu_nodes) + " nodes fall back to the CPU");
   std::unordered_map<std::string, Tensor> host;
   for (size_t i = 0; i < g.inputs.size() && i < inputs.size(); ++i) host[g.inputs[i]] = inputs[i];
   auto lookup = [&](const std::string& name) -> const Tensor* {
@@ -252,8 +281,8 @@ Expected<std::vector<Tensor>> DeviceExecutor::run(const std::vector<Tensor>& inp
     if (auto it = g.initializers.find(name); it != g.initializers.end()) return &it->second;
     return nullptr;
   };
-  if (spec_->program) spec_->program->reset_timings();
-  for (Part& part : spec_->parts) {
+  if (spec->program) spec->program->reset_timings();
+  for (Part& part : spec->parts) {
     std::vector<const Tensor*> ins;
     std::vector<Tensor> in_values;
     for (const auto& name : part.inputs) {
@@ -263,7 +292,7 @@ Expected<std::vector<Tensor>> DeviceExecutor::run(const std::vector<Tensor>& inp
     }
     std::vector<Tensor> outs;
     if (part.device) {
-      FERRY_RETURN_IF_ERROR(spec_->program->run_segment(part.segment, ins, &outs));
+      FERRY_RETURN_IF_ERROR(spec->program->run_segment(part.segment, ins, &outs));
       if (!options_.transfers) continue;
     } else {
       for (const Tensor* t : ins) in_values.push_back(*t);
@@ -273,7 +302,7 @@ Expected<std::vector<Tensor>> DeviceExecutor::run(const std::vector<Tensor>& inp
     }
     for (size_t k = 0; k < part.outputs.size() && k < outs.size(); ++k) host[part.outputs[k]] = std::move(outs[k]);
   }
-  if (spec_->program) last_timings_ = spec_->program->timings();
+  if (spec->program) last_timings_ = spec->program->timings();
   std::vector<Tensor> result;
   for (const auto& name : g.outputs) {
     const Tensor* t = lookup(name);
@@ -289,13 +318,17 @@ Expected<std::vector<Tensor>> DeviceExecutor::run(const std::vector<Tensor>& inp
 
 std::string DeviceExecutor::summary() const {
   std::string s = backend_->name();
-  if (!spec_) return s + ": not specialized yet";
+  if (specs_.empty()) return s + ": not specialized yet";
+  const Specialization& spec = *specs_.front();
   int cpu_parts = 0;
-  for (const auto& p : spec_->parts) cpu_parts += !p.device;
-  s += ": " + std::to_string(spec_->device_nodes) + " nodes on the device, " + std::to_string(spec_->cpu_nodes) +
+  for (const auto& p : spec.parts) cpu_parts += !p.device;
+  s += ": " + std::to_string(spec.device_nodes) + " nodes on the device, " + std::to_string(spec.cpu_nodes) +
        " on the CPU in " + std::to_string(cpu_parts) + " parts";
-  if (spec_->program) s += " | " + spec_->program->summary();
-  if (!fusion_note_.empty()) s += " | " + fusion_note_;
+  if (spec.program) s += " | " + spec.program->summary();
+  if (!spec.fusion_note.empty()) s += " | " + spec.fusion_note;
+  if (compiles_ > 1)
+    s += " | " + std::to_string(specs_.size()) + " of " + std::to_string(options_.cached_programs) +
+         " input-shape programs cached, " + std::to_string(compiles_) + " compiled";
   return s;
 }
 

@@ -16,6 +16,7 @@
 // turns them off.
 #pragma once
 
+#include <list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +33,10 @@ class DeviceExecutor {
   // executor opens the device, so a missing GPU or a bad ordinal fails here, naming the device.
   static Expected<std::unique_ptr<DeviceExecutor>> create(const Model& model, const std::string& device,
                                                           const DeviceOptions& options, int opt_level);
+  // The same over a given backend (tests use a fake one).
+  static Expected<std::unique_ptr<DeviceExecutor>> create_with_backend(const Model& model,
+                                                                       std::unique_ptr<DeviceBackend> backend,
+                                                                       const DeviceOptions& options, int opt_level);
   ~DeviceExecutor();
 
   Expected<std::vector<Tensor>> run(const std::vector<Tensor>& inputs, ThreadPool& pool);
@@ -39,21 +44,27 @@ class DeviceExecutor {
   DeviceTimings last_timings() const { return last_timings_; }
   // "cuda:0 (NVIDIA H100) fp16: 54 device ops (...) | 2 CPU nodes in 1 part" after the first run.
   std::string summary() const;
+  // Specializations compiled so far (a shape seen again while still cached is not compiled again).
+  int compiles() const { return compiles_; }
+  int cached_programs() const { return static_cast<int>(specs_.size()); }
 
   struct Specialization;
 
  private:
   DeviceExecutor() = default;
-  Status specialize(const std::vector<Tensor>& inputs);
-  Status specialize_with(const std::vector<Tensor>& inputs, bool fuse_transformers);
+  Expected<std::unique_ptr<Specialization>> specialize(const std::vector<Tensor>& inputs);
+  Expected<std::unique_ptr<Specialization>> specialize_with(const std::vector<Tensor>& inputs, bool fuse_transformers);
+  // The compiled specialization for these input shapes: a cached one (moved to the front) or a new one, dropping
+  // the least recently used beyond options_.cached_programs (all others when compiling runs out of memory).
+  Expected<Specialization*> specialization_for(const std::vector<Tensor>& inputs);
 
   Model model_;
   int opt_level_ = 2;
   bool fuse_transformers_ = false;
-  std::string fusion_note_;  // why the last specialization runs without the transformer fusions
   DeviceOptions options_;
   std::unique_ptr<DeviceBackend> backend_;
-  std::unique_ptr<Specialization> spec_;
+  std::list<std::unique_ptr<Specialization>> specs_;  // most recently used first
+  int compiles_ = 0;
   DeviceTimings last_timings_;
 };
 

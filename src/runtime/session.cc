@@ -103,7 +103,9 @@ Status open_device(const Model& model, const SessionOptions& options, std::uniqu
     if (precision != DType::kFloat) return invalid_argument("precision " + options.precision + " needs --device cuda");
     return Status::ok();
   }
-  DeviceOptions o{ordinal, precision, options.cuda_graph, options.device_transfers};
+  if (options.device_programs < 1)
+    return invalid_argument("device_programs must be at least 1, got " + std::to_string(options.device_programs));
+  DeviceOptions o{ordinal, precision, options.cuda_graph, options.device_transfers, options.device_programs};
   FERRY_ASSIGN_OR_RETURN(*device, DeviceExecutor::create(model, options.device, o, options.opt_level));
   return Status::ok();
 }

@@ -162,6 +162,13 @@ Expected<ModelConfig> from_proto(const inference::ModelConfig& p, const std::str
       return invalid_argument(origin + ": parameters.precision '" + it->second + "' is not one of fp32, fp16, bf16");
     c.precision = it->second;
   }
+  if (auto it = c.parameters.find("device_programs"); it != c.parameters.end()) {
+    char* end = nullptr;
+    long n = std::strtol(it->second.c_str(), &end, 10);
+    if (end == it->second.c_str() || *end != '\0' || n < 1 || n > 64)
+      return invalid_argument(origin + ": parameters.device_programs '" + it->second + "' is not an integer in [1, 64]");
+    c.device_programs = static_cast<int>(n);
+  }
   c.cuda_graph = p.has_optimization() && p.optimization().cuda().graphs();
   if (auto it = c.parameters.find("cuda_graph"); it != c.parameters.end()) {
     if (it->second == "true" || it->second == "1") c.cuda_graph = true;

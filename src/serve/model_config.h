@@ -76,6 +76,7 @@ struct ModelConfig {
   // ("true"/"false"), or Triton's optimization { cuda { graphs: true } }.
   std::string precision = "fp32";
   bool cuda_graph = false;
+  int device_programs = 4;  // GPU instances: parameters "device_programs", input-shape programs kept compiled
   std::string default_model_filename = "model.onnx";
   std::map<std::string, std::string> parameters;
   bool from_file = false;  // a config.pbtxt existed

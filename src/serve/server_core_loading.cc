@@ -115,6 +115,7 @@ Expected<std::shared_ptr<ModelVersion>> ServerCore::Impl::build_version(const Mo
     if (at.device != "cpu") {
       so.precision = cfg.precision;
       so.cuda_graph = cfg.cuda_graph;
+      so.device_programs = cfg.device_programs;
     }
     auto s = Session::load(path, so);
     if (!s) {

@@ -231,20 +231,28 @@ TEST(CudaBackend, FusedConvClipAddAndPaddedStemMatchCpu) {
   }
 }
 
-TEST(CudaBackend, NewInputShapeRespecializes) {
+// Alternating batch sizes: each shape compiles once and stays cached (device_programs), also as CUDA graphs.
+TEST(CudaBackend, NewInputShapeRespecializesAndStaysCached) {
   std::string why;
   if (!gpu_available(&why)) GTEST_SKIP() << "no usable CUDA GPU: " << why;
   std::string path = write_test_model();
-  SessionOptions o;
-  o.device = "cuda";
-  auto s = Session::load(path, o);
-  ASSERT_TRUE(s.has_value());
-  for (int64_t batch : {1, 5, 1}) {
-    Tensor x = random_tensor({batch, 3, 8, 8}, static_cast<uint32_t>(batch));
-    auto ref = run(path, SessionOptions{}, x);
-    auto out = (*s)->run({x});
-    ASSERT_TRUE(out.has_value()) << out.status().to_string();
-    expect_close(ref[0], (*out)[0], 1e-4, 1e-4);
+  for (bool fp16_graph : {false, true}) {
+    SessionOptions o;
+    o.device = "cuda";
+    o.precision = fp16_graph ? "fp16" : "fp32";
+    o.cuda_graph = fp16_graph;
+    auto s = Session::load(path, o);
+    ASSERT_TRUE(s.has_value());
+    const double tol = fp16_graph ? 2e-2 : 1e-4;
+    for (int64_t batch : {1, 5, 1, 5, 3}) {
+      Tensor x = random_tensor({batch, 3, 8, 8}, static_cast<uint32_t>(batch));
+      auto ref = run(path, SessionOptions{}, x);
+      auto out = (*s)->run({x});
+      ASSERT_TRUE(out.has_value()) << out.status().to_string();
+      expect_close(ref[0], (*out)[0], tol, tol);
+    }
+    EXPECT_NE((*s)->device_summary().find("3 of 4 input-shape programs cached, 3 compiled"), std::string::npos)
+        << (*s)->device_summary();
   }
 }
 

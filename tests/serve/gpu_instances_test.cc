@@ -48,10 +48,14 @@ parameters { key: "precision" value { string_value: "fp16" } })", "cfg.pbtxt", "
   EXPECT_EQ(c->precision, "fp16");
   EXPECT_TRUE(c->cuda_graph);
 
+  EXPECT_EQ(c->device_programs, 4);
+
   auto d = parse_model_config_text(R"(instance_group [ { kind: KIND_GPU } ]
-parameters { key: "cuda_graph" value { string_value: "true" } })", "f", "m");
+parameters { key: "cuda_graph" value { string_value: "true" } }
+parameters { key: "device_programs" value { string_value: "8" } })", "f", "m");
   ASSERT_TRUE(d) << d.status().to_string();
   EXPECT_TRUE(d->cuda_graph);
+  EXPECT_EQ(d->device_programs, 8);
   EXPECT_EQ(d->precision, "fp32");
   EXPECT_TRUE(d->instance_groups[0].gpus.empty());
   auto e = parse_model_config_text("instance_group [ { count: 1 } ]", "f", "m");
@@ -69,6 +73,7 @@ TEST(GpuInstances, RejectsBadGroupsAndParameters) {
            "instance_group [ { kind: KIND_GPU count: 40 gpus: [ 0, 1 ] } ]",
            "parameters { key: \"precision\" value { string_value: \"fp8\" } }",
            "parameters { key: \"cuda_graph\" value { string_value: \"maybe\" } }",
+           "parameters { key: \"device_programs\" value { string_value: \"0\" } }",
            "optimization { cuda { graphs: true busy_wait_events: true } }",
        }) {
     auto c = parse_model_config_text(bad, "repo/m/config.pbtxt", "m");
