@@ -41,13 +41,17 @@ for cfg in ${GRAPH_CONFIGS:-}; do  # the same with --cuda-graph ("-" = no extra 
   specs+=("$R|input:32x3x224x224|$REPS|$cfg|$FLAGS --cuda-graph")
 done
 time timeout "${LIMIT:-400}" python3 tests/cuda/device_repeat_check.py /tmp/fd/bin/ferry "${specs[@]}"
-# BENCH="ENV=V ..." ("-" = none): resnet50 FP16 speed under each environment, batch 1 and 256, CUDA graph.
+# BENCH="ENV=V,ENV2=V2 ..." ("-" = none): resnet50 FP16 speed under each environment, BENCH_BATCHES (1 256),
+# CUDA graph, ROUNDS interleaved rounds.
+for round in $(seq "${ROUNDS:-1}"); do
 for cfg in ${BENCH:-}; do
   [ "$cfg" = - ] && cfg=
-  for b in 1 256; do
+  cfg=${cfg//,/ }
+  for b in ${BENCH_BATCHES:-1 256}; do
     it=200; [ "$b" = 256 ] && it=30
     out=$(env $cfg /tmp/fd/bin/ferry bench "$R" --device cuda --precision fp16 --batch $b --warmup 10 --iterations $it \
           --json --no-data-transfers --cuda-graph 2>/dev/null | python3 -c "import json,sys; d=json.load(sys.stdin); print(round(d['median_ms'], 4))" 2>&1)
-    echo "bench b$b ${cfg:-default}: median $out ms"
+    echo "bench round $round b$b ${cfg:-default}: median $out ms"
   done
+done
 done
