@@ -1,0 +1,123 @@
+#!/usr/bin/python3
+"""How far from FP32 does FP16 storage alone put a model? (CPU only, no GPU needed.)
+
+usage: scripts/fp16_weight_floor.py FERRY ZOO_DIR [--models a,b] [--batch 2] [--out FILE.md]
+
+For each zoo model: seeded standard-normal inputs (batch --batch), `ferry run` on the CPU with the model as is
+(the reference), (a) with every float initializer rounded to FP16 and back (activations and arithmetic stay FP32),
+and (b) as (a) plus every float node output rounded to FP16 (Cast to float16 and back after each node: FP16
+storage of all tensors, FP32 arithmetic, i.e. an FP16 engine with FP32 accumulation and no fusion). Reported like
+tests/cuda/device_zoo_check.py: the share of outputs outside issue 6's elementwise rule |x - ref| <= 1e-3 +
+1e-2 |ref|, max |d| and relative L2, and the output's rms. An engine that stores weights (a) or everything (b)
+in FP16 cannot be expected to do better than this on that model, whatever its kernels. vit_b_16's zoo head is zero
+(outputs 0), so vit_b_16 is also checked as vit_b_16_probe (output = the head's input).
+"""
+import argparse, os, subprocess, sys, tempfile
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+
+def run(ferry, model, inputs, out_dir):
+    p = subprocess.run([ferry, "run", model, *inputs, "-o", out_dir, "--quiet"], capture_output=True, text=True)
+    if p.returncode:
+        raise RuntimeError(p.stderr.strip()[-300:])
+    outs = []
+    for f in sorted(x for x in os.listdir(out_dir) if x.startswith("output_")):
+        t = onnx.TensorProto()
+        t.ParseFromString(open(os.path.join(out_dir, f), "rb").read())
+        outs.append(numpy_helper.to_array(t).astype(np.float64))
+    return outs
+
+
+def round_weights(m):
+    for init in m.graph.initializer:
+        if init.data_type == onnx.TensorProto.FLOAT:
+            a = numpy_helper.to_array(init)
+            init.CopyFrom(numpy_helper.from_array(a.astype(np.float16).astype(np.float32), init.name))
+
+
+def round_activations(m):
+    """After every node, each float output y becomes Cast(Cast(y, float16), float)."""
+    from onnx import helper, shape_inference, TensorProto
+    inferred = shape_inference.infer_shapes(m)
+    floats = {v.name for v in list(inferred.graph.value_info) + list(inferred.graph.output)
+              if v.type.tensor_type.elem_type == TensorProto.FLOAT}
+    outputs = {o.name for o in m.graph.output}
+    nodes = []
+    for n in m.graph.node:
+        renamed = {}
+        for k, y in enumerate(n.output):
+            if y in floats:
+                renamed[y] = y + "__f32"
+                n.output[k] = renamed[y]
+        nodes.append(n)
+        for y, raw in renamed.items():
+            nodes.append(helper.make_node("Cast", [raw], [y + "__f16"], to=TensorProto.FLOAT16))
+            nodes.append(helper.make_node("Cast", [y + "__f16"], [y], to=TensorProto.FLOAT))
+    del m.graph.node[:]
+    m.graph.node.extend(nodes)
+    del m.graph.value_info[:]
+
+
+def probe_of_vit(m):
+    out = m.graph.output[0].name
+    head = [n for n in m.graph.node if out in n.output][0]
+    del m.graph.output[:]
+    m.graph.output.append(onnx.helper.make_tensor_value_info(head.input[0], onnx.TensorProto.FLOAT, None))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("ferry"); ap.add_argument("zoo")
+    ap.add_argument("--models", default="resnet50,mobilenet_v2,resnet18,efficientnet_b0,vit_b_16_probe,bert_tiny_enc,yolo_like")
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--out", default="")
+    a = ap.parse_args()
+    lines = ["| model | output rms | (a) FP16 weights: outside the rule, max abs diff, relL2 | (b) + every tensor FP16 |",
+             "|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as d:
+        for name in a.models.split(","):
+            src = os.path.join(a.zoo, name.replace("_probe", "") + ".onnx")
+            if not os.path.exists(src):
+                lines.append(f"| {name} | missing | | | |")
+                continue
+            m = onnx.load(src)
+            if name.endswith("_probe"):
+                probe_of_vit(m)
+            ref_path, half_path = os.path.join(d, name + ".onnx"), os.path.join(d, name + "_w16.onnx")
+            all_path = os.path.join(d, name + "_a16.onnx")
+            onnx.save(m, ref_path)
+            round_weights(m)
+            onnx.save(m, half_path)
+            round_activations(m)
+            onnx.save(m, all_path)
+            inits = {i.name for i in m.graph.initializer}
+            rng = np.random.default_rng(0)
+            files = []
+            for i, vi in enumerate(x for x in m.graph.input if x.name not in inits):
+                dims = [dd.dim_value if dd.dim_value > 0 else a.batch for dd in vi.type.tensor_type.shape.dim]
+                f = os.path.join(d, f"{name}_in{i}.pb")
+                open(f, "wb").write(numpy_helper.from_array(rng.standard_normal(dims).astype(np.float32), vi.name).SerializeToString())
+                files.append(f)
+            ref = run(a.ferry, ref_path, files, os.path.join(d, name + "_ref"))
+            cells = []
+            for path, tag in ((half_path, "w16"), (all_path, "a16")):
+                got = run(a.ferry, path, files, os.path.join(d, name + "_" + tag))
+                outside = sum(int(np.sum(np.abs(g - r) > 1e-3 + 1e-2 * np.abs(r))) for g, r in zip(got, ref))
+                total = sum(r.size for r in ref)
+                worst = max(float(np.max(np.abs(g - r))) for g, r in zip(got, ref))
+                rel = max(float(np.linalg.norm(g - r) / max(np.linalg.norm(r), 1e-30)) for g, r in zip(got, ref))
+                cells.append(f"{100.0 * outside / total:.2f}%, {worst:.2e}, {rel:.1e}")
+            rms = max(float(np.sqrt(np.mean(r ** 2))) for r in ref)
+            lines.append(f"| {name} | {rms:.2g} | {cells[0]} | {cells[1]} |")
+            print(lines[-1], flush=True)
+    text = "\n".join(lines)
+    print(text)
+    if a.out:
+        open(a.out, "w").write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
