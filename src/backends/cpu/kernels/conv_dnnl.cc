@@ -61,6 +61,9 @@ struct DnnlConv::Impl {
   memory::desc user_src_md, user_dst_md, user_w_md, bias_md;
   memory::desc src_md, dst_md, w_md;
   memory src_mem, dst_mem, w_mem;  // primitive-layout buffers (src/dst only when a reorder is needed)
+  // This node's own scratchpad (user mode): with oneDNN's library scratchpad, two sessions running equal convs
+  // at once (serve instances, bench --streams) shared the cached primitive's scratch and crashed (Winograd).
+  memory scratch_mem;
   // The caller's tensors, wrapped once per build; run() only swaps their data handles, so a steady-state run
   // creates no oneDNN memory objects or argument maps (kernels do not allocate).
   memory user_src, user_dst, user_z, user_bias;
@@ -147,6 +150,7 @@ struct DnnlConv::Impl {
     if (sum_in_primitive(g) && g.sum_after_act) po.append_sum(1.f);
     dnnl::primitive_attr attr;
     attr.set_post_ops(po);
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     return attr;
   }
 
@@ -243,6 +247,7 @@ struct DnnlConv::Impl {
       src_md = pd.src_desc();
       dst_md = pd.dst_desc();
       w_md = pd.weights_desc();
+      scratch_mem = memory(pd.scratchpad_desc(), eng);
       prim = dnnl::convolution_forward(pd);
     } else {
       auto d = g.has_bias ? dnnl::deconvolution_forward::desc(pk, dnnl::algorithm::deconvolution_direct, src_any,
@@ -253,6 +258,7 @@ struct DnnlConv::Impl {
       src_md = pd.src_desc();
       dst_md = pd.dst_desc();
       w_md = pd.weights_desc();
+      scratch_mem = memory(pd.scratchpad_desc(), eng);
       prim = dnnl::deconvolution_forward(pd);
     }
     need_src_reorder = src_md != user_src_md;
@@ -274,6 +280,7 @@ struct DnnlConv::Impl {
     conv_args = {{DNNL_ARG_SRC, need_src_reorder ? src_mem : user_src},
                  {DNNL_ARG_DST, need_dst_reorder ? dst_mem : user_dst}};
     if (g.has_bias) conv_args[DNNL_ARG_BIAS] = user_bias;
+    conv_args[DNNL_ARG_SCRATCHPAD] = scratch_mem;
     src_reorder_args = {{DNNL_ARG_FROM, user_src}, {DNNL_ARG_TO, src_mem}};
     dst_reorder_args = {{DNNL_ARG_FROM, dst_mem}, {DNNL_ARG_TO, user_dst}};
     z_reorder_args = {{DNNL_ARG_FROM, user_z}, {DNNL_ARG_TO, dst_mem}};

@@ -113,6 +113,7 @@ class QConvKernel : public CpuKernel {
   bool z_bin_ = false;  // Z rides on a binary post-op (quantized Y), not on sum
   memory::desc src_md_, dst_md_, x_md_, z_md_;  // x_md_: X as given (differs from src_md_ with x_nchw)
   memory w_mem_, b_mem_, xr_mem_;        // xr_mem_: the NHWC copy of an NCHW X
+  memory scratch_mem_;                    // own scratchpad: sessions running at once must not share oneDNN's
   dnnl::primitive x_reorder_;
   dnnl::stream stream_;
 
@@ -214,11 +215,13 @@ class QConvKernel : public CpuKernel {
     if (z_bin) po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, 1.f / q.sy, 0.f);
     z_bin_ = z_bin;
     attr.set_post_ops(po);
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                       src_md_, w_any, b_md, dst_md_, {g.sh, g.sw}, {g.dh - 1, g.dw - 1},
                                       {g.pt, g.pl}, {g.pb, g.pr});
     dnnl::convolution_forward::primitive_desc pd(d, attr, eng);
     prim_ = dnnl::convolution_forward(pd);
+    scratch_mem_ = memory(pd.scratchpad_desc(), eng);
     if (!stream_) stream_ = dnnl::stream(eng);
     memory uw(user_w, eng, const_cast<void*>(w.raw_data()));
     w_mem_ = memory(pd.weights_desc(), eng);
@@ -259,10 +262,11 @@ class QConvKernel : public CpuKernel {
       if (z_bin_) {
         memory zm(z_md_, eng, const_cast<void*>(z->raw_data()));
         prim_.execute(stream_, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w_mem_}, {DNNL_ARG_BIAS, b_mem_},
-                                {DNNL_ARG_DST, dst}, {DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, zm}});
+                                {DNNL_ARG_DST, dst}, {DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, zm},
+                                {DNNL_ARG_SCRATCHPAD, scratch_mem_}});
       } else {
         prim_.execute(stream_, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w_mem_}, {DNNL_ARG_BIAS, b_mem_},
-                                {DNNL_ARG_DST, dst}});
+                                {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, scratch_mem_}});
       }
       stream_.wait();
       return true;
