@@ -52,6 +52,17 @@ class Summary(unittest.TestCase):
         self.assertEqual(j["batch"], 4)
         self.assertIn("[4,3,32,32]", j["inputs"][0])
 
+    def test_streams_pool_runs_and_count_throughput_over_wall_time(self):
+        code, out, err = bench(f"{FIX}/demo_cnn.onnx", "--iterations", "4", "--streams", "3", "--json")
+        self.assertEqual(code, 0, err)
+        j = json.loads(out)
+        self.assertEqual(j["streams"], 3)
+        self.assertEqual(j["iterations"], 12)  # --iterations counts per stream
+        self.assertAlmostEqual(j["throughput_qps"], 12 / j["wall_s"], delta=1e-6 * j["throughput_qps"])
+        code, out, err = bench(f"{FIX}/demo_cnn.onnx", "--iterations", "2", "--streams", "2")
+        self.assertEqual(code, 0, err)
+        self.assertIn("2 streams at once: batch 1 x 4 runs", out)
+
     def test_duration(self):
         code, out, err = bench(f"{FIX}/demo_cnn.onnx", "--duration", "0.2", "--json")
         self.assertEqual(code, 0, err)
@@ -126,6 +137,9 @@ class BadArguments(unittest.TestCase):
         self.assertEqual(len(lines), 1, f"expected one error line, got: {err!r}")
         if needle:
             self.assertIn(needle, lines[0])
+
+    def test_bad_streams(self):
+        self.expect_bad([f"{FIX}/demo_cnn.onnx", "--streams", "0"], "--streams '0' is not an integer in [1, 64]")
 
     def test_bad_iterations(self):
         self.expect_bad([f"{FIX}/demo_cnn.onnx", "--iterations", "abc"], "--iterations")

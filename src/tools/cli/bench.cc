@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <iostream>
+#include <thread>
 #include <unordered_map>
 
 #include "ferry/session.h"
@@ -25,7 +26,7 @@ namespace {
 struct BenchArgs {
   std::string model;
   std::vector<std::string> shapes;
-  std::string batch, threads, warmup, iterations, duration, profile_iterations, top, seed;
+  std::string batch, threads, warmup, iterations, duration, profile_iterations, top, seed, streams;
   bool json = false;
   std::string export_profile, export_trace, export_html;
   std::string device = "cpu", precision = "fp32";
@@ -44,6 +45,7 @@ struct BenchOptions {
   int profile_iterations = -1;  // -1: automatic
   int top = 15;
   uint64_t seed = 0;
+  int streams = 1;  // concurrent sessions, each run by its own thread (trtexec --streams)
 };
 
 using Clock = std::chrono::steady_clock;
@@ -103,6 +105,10 @@ Expected<BenchOptions> parse_options(const BenchArgs& a, const std::vector<std::
     o.profile_iterations = static_cast<int>(v);
     if (v == 0 && !(a.export_profile.empty() && a.export_trace.empty()))
       return invalid_argument("--profile-iterations 0 leaves nothing for --export-profile/--export-trace");
+  }
+  if (!a.streams.empty()) {
+    FERRY_RETURN_IF_ERROR(parse_int("--streams", a.streams, 1, 64, &v));
+    o.streams = static_cast<int>(v);
   }
   if (!a.top.empty()) {
     FERRY_RETURN_IF_ERROR(parse_int("--top", a.top, 0, 1000000, &v));
@@ -218,6 +224,66 @@ Status timed_loop(Session& session, const std::vector<Tensor>& inputs, const Ben
   return Status::ok();
 }
 
+// --streams N: every session warms up, then N threads run their own session on the same inputs at once (each
+// --iterations times, or all for --duration); latencies and device splits of all streams are pooled and the
+// throughput is batch x runs / wall time. On a GPU each session has its own stream, so one stream's transfers
+// overlap another's kernels.
+Status concurrent_loop(std::vector<std::unique_ptr<Session>>& sessions, const std::vector<Tensor>& inputs,
+                       const BenchOptions& o, BenchResult* r) {
+  r->warmup = o.warmup;
+  for (size_t k = 0; k < sessions.size(); ++k)
+    for (int i = 0; i < o.warmup; ++i) {
+      auto t0 = Clock::now();
+      auto out = sessions[k]->run(inputs);
+      if (!out) return out.status().with_context("stream " + std::to_string(k));
+      if (k == 0 && i == 0) r->first_run_ms = ms_since(t0);
+    }
+  struct StreamResult {
+    std::vector<double> latencies;
+    DeviceSplit split;
+    Status status = Status::ok();
+  };
+  std::vector<StreamResult> res(sessions.size());
+  const bool device = r->device != "cpu";
+  auto loop_start = Clock::now();
+  std::vector<std::thread> threads;
+  for (size_t k = 0; k < sessions.size(); ++k)
+    threads.emplace_back([&, k] {
+      StreamResult& out = res[k];
+      for (int64_t n = 0;; ++n) {
+        if (o.iterations > 0 ? n >= o.iterations
+                             : (n >= o.min_iterations && ms_since(loop_start) >= 1000 * o.duration_s))
+          break;
+        auto t0 = Clock::now();
+        auto y = sessions[k]->run(inputs);
+        const double ms = ms_since(t0);
+        if (!y) {
+          out.status = y.status().with_context("stream " + std::to_string(k));
+          return;
+        }
+        out.latencies.push_back(ms);
+        if (!device) continue;
+        DeviceRunTimings t = sessions[k]->last_device_timings();
+        out.split.enqueue_ms.push_back(t.enqueue_ms);
+        out.split.h2d_ms.push_back(t.h2d_ms);
+        out.split.compute_ms.push_back(t.compute_ms);
+        out.split.d2h_ms.push_back(t.d2h_ms);
+      }
+    });
+  for (auto& t : threads) t.join();
+  r->wall_s = ms_since(loop_start) / 1000.0;
+  for (auto& sr : res) {
+    FERRY_RETURN_IF_ERROR(sr.status);
+    r->latencies_ms.insert(r->latencies_ms.end(), sr.latencies.begin(), sr.latencies.end());
+    for (auto [to, from] : {std::pair{&r->device_split.enqueue_ms, &sr.split.enqueue_ms},
+                            {&r->device_split.h2d_ms, &sr.split.h2d_ms},
+                            {&r->device_split.compute_ms, &sr.split.compute_ms},
+                            {&r->device_split.d2h_ms, &sr.split.d2h_ms}})
+      to->insert(to->end(), from->begin(), from->end());
+  }
+  return Status::ok();
+}
+
 // Profiled runs with the node observer attached; fills r->profile and, for the trace, events and run bounds.
 Status profile_pass(Session& session, const std::vector<Tensor>& inputs, int runs, BenchResult* r,
                     std::vector<NodeEvent>* events, std::vector<std::pair<int64_t, int64_t>>* bounds) {
@@ -250,6 +316,8 @@ Status bench_command(const BenchArgs& a, const std::vector<std::string>& extras)
   r.model = a.model;
   SessionOptions so;
   so.threads = o.threads;
+  if (o.streams > 1 && a.device == "cpu" && a.threads.empty())  // share the cores instead of oversubscribing them
+    so.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / o.streams));
   so.device = a.device;
   so.precision = a.precision;
   so.cuda_graph = a.cuda_graph;
@@ -266,10 +334,26 @@ Status bench_command(const BenchArgs& a, const std::vector<std::string>& extras)
   r.batch = o.batch;
   std::vector<Tensor> inputs;
   FERRY_RETURN_IF_ERROR(make_inputs(**session, a, o, &inputs, &r));
-  FERRY_RETURN_IF_ERROR(timed_loop(**session, inputs, o, a.json, &r));
+  r.streams = o.streams;
+  if (o.streams == 1) {
+    FERRY_RETURN_IF_ERROR(timed_loop(**session, inputs, o, a.json, &r));
+  } else {
+    std::vector<std::unique_ptr<Session>> sessions;
+    sessions.push_back(std::move(*session));
+    for (int k = 1; k < o.streams; ++k) {
+      auto more = Session::load(a.model, so);
+      if (!more) return more.status().with_context("stream " + std::to_string(k));
+      sessions.push_back(std::move(more).value());
+    }
+    FERRY_RETURN_IF_ERROR(concurrent_loop(sessions, inputs, o, &r));
+    *session = std::move(sessions.front());
+  }
   if (a.device != "cpu") r.device_summary = (*session)->device_summary();
   r.stats = compute_latency_stats(r.latencies_ms);
-  r.throughput_qps = r.stats.mean_ms > 0 ? static_cast<double>(r.batch) * 1000.0 / r.stats.mean_ms : 0;
+  if (o.streams == 1)
+    r.throughput_qps = r.stats.mean_ms > 0 ? static_cast<double>(r.batch) * 1000.0 / r.stats.mean_ms : 0;
+  else
+    r.throughput_qps = r.wall_s > 0 ? static_cast<double>(r.batch * r.stats.count) / r.wall_s : 0;
 
   bool exports = !a.export_profile.empty() || !a.export_trace.empty();
   int runs = o.profile_iterations;
@@ -309,6 +393,9 @@ void add_bench_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--duration", args->duration, "seconds of timed runs");
   cmd->add_option("--profile-iterations", args->profile_iterations,
                   "profiled runs after the timed loop (default: up to 10 or ~2 s; none with --json alone)");
+  cmd->add_option("--streams", args->streams,
+                  "concurrent sessions, one thread each, on the same inputs (default 1; --iterations counts per "
+                  "stream; throughput = batch x runs / wall time; on the CPU --threads defaults to cores / N)");
   cmd->add_option("--top", args->top, "layers shown in the per-layer table (default 15)");
   cmd->add_option("--seed", args->seed, "seed of the random inputs (default 0)");
   cmd->add_flag("--json", args->json, "print one JSON object instead of the text summary");

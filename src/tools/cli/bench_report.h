@@ -66,6 +66,7 @@ struct BenchResult {
   std::vector<double> latencies_ms;
   LatencyStats stats;
   double throughput_qps = 0;
+  int streams = 1;  // concurrent sessions (--streams); > 1: throughput = batch x runs / wall_s
   LayerProfile profile;
   std::string device = "cpu", precision = "fp32", device_summary;
   DeviceSplit device_split;
