@@ -207,24 +207,29 @@ TEST(CudaBackend, FusedConvClipAddAndPaddedStemMatchCpu) {
     Tensor x = random_tensor({batch, 3, 8, 8}, static_cast<uint32_t>(100 + batch), 2.0f);
     auto ref = run(path, SessionOptions{}, x);
     ASSERT_EQ(ref.size(), 1u);
-    // The cuDNN paths (FERRY_CUDA_DW_KERNEL=0), then the own depthwise kernel (the default, FP16/BF16 only).
-    for (int dw_kernel = 0; dw_kernel < 2; ++dw_kernel)
+    // The cuDNN paths (FERRY_CUDA_DW_KERNEL=0), then the own depthwise kernel (the default, FP16/BF16 only), then
+    // also the 1x1 conv (+ residual) as a cuBLASLt GEMM (FERRY_CUDA_1X1_GEMM=1, FP16/BF16 only).
+    for (int variant = 0; variant < 3; ++variant)
     for (const char* precision : {"fp32", "fp16", "bf16"}) {
       for (bool graph : {false, true}) {
+        const int dw_kernel = variant > 0;
         setenv("FERRY_CUDA_DW_KERNEL", dw_kernel ? "1" : "0", 1);
+        setenv("FERRY_CUDA_1X1_GEMM", variant == 2 ? "1" : "0", 1);
         SessionOptions o;
         o.device = "cuda";
         o.precision = precision;
         o.cuda_graph = graph;
         auto out = run(path, o, x);
         unsetenv("FERRY_CUDA_DW_KERNEL");
+        unsetenv("FERRY_CUDA_1X1_GEMM");
         ASSERT_EQ(out.size(), 1u) << precision << " dw_kernel " << dw_kernel;
         // Errors relative to the output's range (values reach ~10 here; FP32 cuDNN may pick Winograd).
         double range = 1.0;
         for (int64_t i = 0; i < ref[0].numel(); ++i) range = std::max(range, double(std::fabs(ref[0].data<float>()[i])));
         const bool fp32 = std::string(precision) == "fp32";
         const double tol = (fp32 ? 1e-5 : std::string(precision) == "bf16" ? 3e-2 : 5e-3) * range;
-        SCOPED_TRACE(std::string(precision) + (graph ? " cuda-graph" : "") + (dw_kernel ? " dw-kernel" : ""));
+        SCOPED_TRACE(std::string(precision) + (graph ? " cuda-graph" : "") + (dw_kernel ? " dw-kernel" : "") +
+                     (variant == 2 ? " 1x1-gemm" : ""));
         expect_close(ref[0], out[0], 0.0, tol);
       }
     }

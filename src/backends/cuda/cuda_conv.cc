@@ -83,6 +83,7 @@ class ConvOp : public CudaOp {
   bool cudnn_graph() const override { return graph_ != nullptr; }
   bool cudnn_graph_residual() const override { return graph_ != nullptr && z_ != nullptr; }
   Status enqueue(const RunContext& rc) override {
+    if (gemm_) return cublas_status(gemm_->run(rc), name_);
     if (graph_) return graph_->execute(rc.cudnn);
     if (dw_) return cuda_status(depthwise_conv_nhwc(dtype_, x_, w_, b_, z_, y_, dwp_, rc.stream), name_);
     FERRY_RETURN_IF_ERROR(enqueue_legacy(rc));
@@ -112,6 +113,7 @@ class ConvOp : public CudaOp {
 
   std::string name_;
   std::unique_ptr<ConvGraphExec> graph_;  // the cuDNN graph-API plan, when an engine took this conv
+  std::unique_ptr<LtMatmul> gemm_;          // a 1x1 conv as one cuBLASLt GEMM (cuda_conv_gemm.cc)
   bool dw_ = false;                        // the own depthwise kernel (off with FERRY_CUDA_DW_KERNEL=0)
   DepthwiseParams dwp_;
   DType dtype_ = DType::kFloat;
@@ -223,6 +225,18 @@ Status ConvOp::build(BuildContext& ctx, const OpGroup& group) {
                            geo.pads[0], geo.pads[1], geo.dilations[0], geo.dilations[1],
                            clip_hi > 0 ? 2 : relu ? 1 : 0, clip_hi};
     return Status::ok();
+  }
+  const bool pointwise = w_shape[2] == 1 && w_shape[3] == 1 && geo.strides[0] == 1 && geo.strides[1] == 1 &&
+                         geo.pads[0] == 0 && geo.pads[1] == 0 && geo.group == 1;
+  if (pointwise && nhwc && !s2d && c_stored == x.shape[1] && clip_hi == 0 && dt != DType::kFloat &&
+      conv1x1_gemm_enabled()) {
+    const int64_t m = y.shape[0] * y.shape[2] * y.shape[3];
+    auto mm = build_conv1x1_gemm(ctx, name_, dt, m, x.shape[1], k, x_, w_, b_, z_, y_, relu);
+    if (mm) {
+      gemm_ = std::move(*mm);
+      return Status::ok();
+    }
+    if (conv_graph_verbose()) std::fprintf(stderr, "[1x1 gemm] fallback: %s\n", mm.status().to_string().c_str());
   }
   const Shape xs{x_dims[0], c_stored, x_dims[2], x_dims[3]};
   const Shape& ws = w_host->shape();

@@ -139,6 +139,12 @@ Expected<cublasLtMatmulAlgo_t> pick_lt_algo(BuildContext& ctx, cublasLtMatmulDes
                                             cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c,
                                             cublasLtMatrixLayout_t d, size_t workspace_bytes, void* workspace,
                                             const LtOperands& ops, const std::string& what);
+// cuda_conv_gemm.cc: a 1x1 stride-1 unpadded ungrouped NHWC FP16/BF16 conv (+ bias, residual z, Relu) as one
+// cuBLASLt GEMM over M = N*H*W rows; FERRY_CUDA_1X1_GEMM=0 turns the path off (conv1x1_gemm_enabled).
+bool conv1x1_gemm_enabled();
+Expected<std::unique_ptr<LtMatmul>> build_conv1x1_gemm(BuildContext& ctx, const std::string& name, DType dt,
+                                                       int64_t m, int64_t c, int64_t k, const void* x, const void* w,
+                                                       const void* bias, const void* z, void* y, bool relu);
 bool matmul_supports(const Graph& g, const Node& n);
 Expected<std::unique_ptr<CudaOp>> build_matmul(BuildContext& ctx, const OpGroup& group);
 bool elementwise_supports(const Graph& g, const Node& n);
