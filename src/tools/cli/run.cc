@@ -44,17 +44,20 @@ Status compare_runs(const std::vector<Tensor>& first, const std::vector<Tensor>&
     double max_diff = 0;
     if (a.dtype() == DType::kFloat) {
       for (int64_t e = 0; e < a.numel(); ++e) {
+        if (std::memcmp(&a.data<float>()[e], &b.data<float>()[e], sizeof(float)) == 0) continue;  // NaN == NaN here
         const double d = std::fabs(static_cast<double>(a.data<float>()[e]) - b.data<float>()[e]);
-        if (d == 0 && std::memcmp(&a.data<float>()[e], &b.data<float>()[e], sizeof(float)) == 0) continue;
         if (first_at < 0) first_at = e;
         ++differ;
-        max_diff = std::max(max_diff, d);
+        if (d > max_diff || std::isnan(d)) max_diff = d;
       }
     }
+    const std::string count = a.dtype() == DType::kFloat
+                                  ? std::to_string(differ) + " of " + std::to_string(a.numel()) +
+                                        " values (first at element " + std::to_string(first_at) + ", max |diff| " +
+                                        std::to_string(max_diff) + ")"
+                                  : "bytes";
     return internal_error("run " + std::to_string(k) + " of the same inputs differs from run 1: output '" +
-                               decl[i].name + "' " + std::to_string(differ) + " of " + std::to_string(a.numel()) +
-                               " values (first at element " + std::to_string(first_at) + ", max |diff| " +
-                               std::to_string(max_diff) + "; random ops such as RandomNormal differ by design)");
+                          decl[i].name + "' " + count + "; random ops such as RandomNormal differ by design");
   }
   return Status::ok();
 }
