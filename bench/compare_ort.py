@@ -219,7 +219,7 @@ def markdown(a, info, results, elapsed, argv):
          "median of the round medians, the larger of the two engines; runs x rounds = timed runs per invocation "
          "(round 1 is sized from a rough estimate, later rounds from the slower engine's round-1 median) x rounds",
          "",
-         "Command:", "", "```", "bench/compare_ort.sh " + " ".join(shlex.quote(x) for x in argv), "```", "",
+         "Command:", "", "```", "bench/compare_ort.sh " + " ".join(shlex.quote(x) for x in dedupe_options(argv)), "```", "",
          "Per invocation (example, first configuration):", "", "```"]
     if results:
         L += [" ".join(shlex.quote(x) for x in results[0]["commands"][eng]) for eng in ("ferry", "ort")]
@@ -252,7 +252,11 @@ def markdown(a, info, results, elapsed, argv):
           "~2 s; `--profile-iterations`) attaches `Session::set_node_observer` and prints the top layers by total "
           "time (% of node time, count) and a per-op-type summary.",
           "- `--json` prints one object: `median_ms mean_ms min_ms max_ms p90_ms p95_ms p99_ms stddev_ms cov "
-          "throughput_qps load_ms first_run_ms threads batch iterations warmup wall_s inputs`.",
+          "throughput_qps load_ms first_run_ms threads batch iterations warmup wall_s inputs streams` (on a device "
+          "also `gpu_compute h2d d2h enqueue` percentiles).",
+          "- `--streams N` runs N sessions at once, one thread each (trtexec's `--streams`): `--iterations` counts "
+          "per stream, latencies are pooled, throughput is batch x runs / wall time; on the CPU `--threads` "
+          "defaults to cores / N.",
           "- `--export-profile` writes the per-layer table (JSON, or CSV when the name ends in .csv); "
           "`--export-trace` writes a Chrome trace (one complete \"X\" event per node per profiled run, plus one "
           "per run) for chrome://tracing or ui.perfetto.dev; `--export-html` writes a self-contained page with an "
@@ -270,6 +274,40 @@ def markdown(a, info, results, elapsed, argv):
     return "\n".join(L) + "\n"
 
 
+def dedupe_options(argv):
+    """argv without earlier copies of a repeated `--opt value` (compare_ort.sh passes its defaults before "$@")."""
+    pairs, i = [], 0
+    while i < len(argv):
+        if argv[i].startswith("--") and "=" not in argv[i] and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            pairs.append((argv[i], argv[i + 1]))
+            i += 2
+        else:
+            pairs.append((argv[i], None))
+            i += 1
+    last = {k: j for j, (k, v) in enumerate(pairs) if v is not None}
+    out = []
+    for j, (k, v) in enumerate(pairs):
+        if v is None:
+            out.append(k)
+        elif last[k] == j:
+            out += [k, v]
+    return out
+
+
+def write_report(path, md):
+    """Writes the comparison to `path`, keeping the <!-- BEGIN x --> ... <!-- END x --> blocks other scripts
+    (gpu_vs_torch.sh, int8_speed.py, digits_accuracy.py, serve_batching.py, soak.sh) own in an existing file."""
+    import re
+    blocks = []
+    if os.path.exists(path):
+        with open(path) as f:
+            blocks = re.findall(r"<!-- BEGIN .*?<!-- END [^>]*-->", f.read(), re.S)
+    with open(path, "w") as f:
+        f.write(md.rstrip("\n") + "\n")
+        for b in blocks:
+            f.write("\n" + b + "\n")
+
+
 def main(argv):
     a = parse_args(argv)
     if a.render:
@@ -277,8 +315,10 @@ def main(argv):
             data = json.load(f)
         run_args = parse_args(data["argv"])
         md = markdown(run_args, data["machine"], data["results"], data["elapsed_s"], data["argv"])
-        with open(a.out or "/dev/stdout", "w") as f:
-            f.write(md)
+        if a.out:
+            write_report(a.out, md)
+        else:
+            print(md)
         return 0
     configs = configurations(a)
     info = machine_info(a.ferry)
@@ -290,8 +330,7 @@ def main(argv):
             f.write("\n")
     md = markdown(a, info, results, elapsed, argv)
     if a.out:
-        with open(a.out, "w") as f:
-            f.write(md)
+        write_report(a.out, md)
     else:
         print(md)
     return 0

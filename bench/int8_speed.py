@@ -91,6 +91,8 @@ def table(rows, a):
              "medians (min in parentheses), ms. INT8 = the ferry-quantized QDQ model (`ferry quantize M.onnx "
              "M_int8.onnx --calib-random 8 --per-channel`), run by ferry (ferry.QConv int8 kernels) and by ORT 1.30."
              % (datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"), a.rounds, a.iters), "",
+             "Command: `/usr/bin/python3 bench/int8_speed.py %s` (QDQ models from `ferry quantize build/zoo/M.onnx "
+             "build/int8/M_int8.onnx --calib-random 8 --per-channel`)." % " ".join(sys.argv[1:]), "",
              "| model | batch | threads | ferry FP32 | ferry INT8 | ORT INT8 | INT8 speed-up vs FP32 | ferry INT8 vs ORT INT8 |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
