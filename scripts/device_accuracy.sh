@@ -2,8 +2,8 @@
 # device_accuracy.sh — on the `device` machine, in ONE call: the CUDA unit tests, then every zoo model on
 # `--device cuda` (fp32, fp16, fp16 + CUDA graph) against ferry's CPU at each batch of BATCHES, every cuda run
 # repeated in-process (`ferry run --repeat`) so an intermittent result shows (tests/cuda/device_zoo_check.py), then
-# the same models under CONTROL_ENV (default FERRY_CUDA_FENCE=none: without the ordering points of docs/gpu.md
-# "FP16 race") through tests/cuda/device_repeat_check.py.
+# the same models under CONTROL_ENV (default FERRY_CUDA_FENCE=none FERRY_CUDA_1X1_GEMM=0: the cuDNN residual convs
+# without the ordering points of docs/gpu.md "FP16 race") through tests/cuda/device_repeat_check.py.
 #
 #   scripts/device_bundle.sh build .device        (.device also carries bert_tiny_enc.onnx, exported here)
 #   run(carry=[".device"], command="scripts/device_accuracy.sh", timeout_s=600)
@@ -17,7 +17,7 @@ BUDGET=${BUDGET:-560}
 BATCHES=${BATCHES:-32}
 MODELS=${MODELS:-"resnet50 mobilenet_v2 resnet18 efficientnet_b0 vit_b_16 vit_b_16_probe bert_tiny_enc yolo_like"}
 CONTROL_MODELS=${CONTROL_MODELS-"resnet50 vit_b_16_probe bert_tiny_enc"}
-CONTROL_ENV=${CONTROL_ENV:-FERRY_CUDA_FENCE=none}
+CONTROL_ENV=${CONTROL_ENV:-FERRY_CUDA_FENCE=none,FERRY_CUDA_1X1_GEMM=0}  # resnet50's residual convs are 1x1 GEMMs otherwise
 left() { echo $((BUDGET - SECONDS)); }
 scripts/device_unpack.sh .device/bundle.tar.xz /tmp/fd >/tmp/unpack.log 2>&1 || { cat /tmp/unpack.log; exit 1; }
 # shellcheck disable=SC1091
