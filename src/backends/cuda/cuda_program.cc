@@ -267,8 +267,9 @@ Status CudaProgram::init(const std::vector<DeviceSegmentSpec>& specs) {
   return Status::ok();
 }
 
-// cuDNN 9's Hopper conv kernels overlap their predecessor (programmatic dependent launch); on the H100 a graph-API
-// conv whose fused residual operand came from an earlier op then read it too early in most runs at batch 16-32
+// cuDNN 9's Hopper conv kernels overlap their predecessor (programmatic dependent launch, inferred from the A/B in
+// gpu.md, not traced); on the H100 a graph-API conv whose fused residual operand came from an earlier op then read
+// it too early in most runs at batch 16-32
 // (resnet50 FP16: the first 3-6 images wrong, runs of one process differing; docs/gpu.md "FP16 race"). An empty
 // kernel before each such conv is a full ordering point, in streams and in captured graphs. FERRY_CUDA_FENCE:
 // residual (default), graph (before every graph-API conv), all (before every op), none.
