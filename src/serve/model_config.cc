@@ -150,25 +150,25 @@ Expected<ModelConfig> from_proto(const inference::ModelConfig& p, const std::str
   if (c.default_model_filename.find('/') != std::string::npos || c.default_model_filename == "..")
     return invalid_argument(origin + ": default_model_filename must be a plain file name");
   for (const auto& [k, v] : p.parameters()) c.parameters[k] = v.string_value();
-  if (auto it = c.parameters.find("threads"); it != c.parameters.end()) {
+  // parameters.KEY as an integer in [lo, hi] into *out (left as is when the key is absent).
+  auto int_parameter = [&](const char* key, long lo, long hi, int* out) -> Status {
+    auto it = c.parameters.find(key);
+    if (it == c.parameters.end()) return Status::ok();
     char* end = nullptr;
     long n = std::strtol(it->second.c_str(), &end, 10);
-    if (end == it->second.c_str() || *end != '\0' || n < 0 || n > 256)
-      return invalid_argument(origin + ": parameters.threads '" + it->second + "' is not an integer in [0, 256]");
-    c.threads = static_cast<int>(n);
-  }
+    if (end == it->second.c_str() || *end != '\0' || n < lo || n > hi)
+      return invalid_argument(origin + ": parameters." + key + " '" + it->second + "' is not an integer in [" +
+                              std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    *out = static_cast<int>(n);
+    return Status::ok();
+  };
+  FERRY_RETURN_IF_ERROR(int_parameter("threads", 0, 256, &c.threads));
   if (auto it = c.parameters.find("precision"); it != c.parameters.end()) {
     if (it->second != "fp32" && it->second != "fp16" && it->second != "bf16")
       return invalid_argument(origin + ": parameters.precision '" + it->second + "' is not one of fp32, fp16, bf16");
     c.precision = it->second;
   }
-  if (auto it = c.parameters.find("device_programs"); it != c.parameters.end()) {
-    char* end = nullptr;
-    long n = std::strtol(it->second.c_str(), &end, 10);
-    if (end == it->second.c_str() || *end != '\0' || n < 1 || n > 64)
-      return invalid_argument(origin + ": parameters.device_programs '" + it->second + "' is not an integer in [1, 64]");
-    c.device_programs = static_cast<int>(n);
-  }
+  FERRY_RETURN_IF_ERROR(int_parameter("device_programs", 1, 64, &c.device_programs));
   c.cuda_graph = p.has_optimization() && p.optimization().cuda().graphs();
   if (auto it = c.parameters.find("cuda_graph"); it != c.parameters.end()) {
     if (it->second == "true" || it->second == "1") c.cuda_graph = true;
