@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Rescales a random-init zoo model so every Conv/Gemm output has rms ~1 on seeded inputs (LSUV-style).
+
+usage: scripts/rescale_zoo_model.py FERRY IN.onnx OUT.onnx [--batch 2]
+
+The zoo's seeded random weights make some models' activations fade (mobilenet_v2: rms 4e-6 mid-network, 5e-10 at
+the logits; efficientnet_b0: 1e-7 and 1e-14), below FP16's range, so an FP16 engine outputs zeros there and an
+FP16-vs-FP32 check on them says nothing (docs/gpu.md "FP16 accuracy"). This keeps the architecture and rescales each
+Conv/Gemm's weights and bias, in graph order, by 1 / rms of its output (measured with `ferry run` on the CPU, one
+run per layer, earlier layers already rescaled), so FP16 accuracy can be measured on the same layers.
+"""
+import argparse, os, subprocess, sys, tempfile
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("ferry"); ap.add_argument("src"); ap.add_argument("dst")
+    ap.add_argument("--batch", type=int, default=2)
+    a = ap.parse_args()
+    m = onnx.load(a.src)
+    g = m.graph
+    inits = {i.name: i for i in g.initializer}
+    layers = [n for n in g.node if n.op_type in ("Conv", "Gemm") and len(n.input) > 1 and n.input[1] in inits]
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as d:
+        files = []
+        for i, vi in enumerate(x for x in g.input if x.name not in inits):
+            dims = [dd.dim_value if dd.dim_value > 0 else a.batch for dd in vi.type.tensor_type.shape.dim]
+            f = os.path.join(d, f"in{i}.pb")
+            open(f, "wb").write(numpy_helper.from_array(rng.standard_normal(dims).astype(np.float32), vi.name).SerializeToString())
+            files.append(f)
+        outputs = list(g.output)
+        for k, n in enumerate(layers):
+            del g.output[:]
+            g.output.append(helper.make_tensor_value_info(n.output[0], onnx.TensorProto.FLOAT, None))
+            path = os.path.join(d, "probe.onnx")
+            onnx.save(m, path)
+            od = os.path.join(d, "out")
+            p = subprocess.run([a.ferry, "run", path, *files, "-o", od, "--quiet", "--opt-level", "none"],
+                               capture_output=True, text=True)
+            if p.returncode:
+                print("ferry run failed:", p.stderr[-300:]); return 1
+            t = onnx.TensorProto()
+            t.ParseFromString(open(os.path.join(od, "output_0.pb"), "rb").read())
+            rms = float(np.sqrt(np.mean(numpy_helper.to_array(t).astype(np.float64) ** 2)))
+            scale = 1.0 / rms if rms > 0 else 1.0
+            for name in n.input[1:3]:
+                if name in inits:
+                    arr = numpy_helper.to_array(inits[name]).astype(np.float32) * np.float32(scale)
+                    inits[name].CopyFrom(numpy_helper.from_array(arr, name))
+            print(f"{k + 1}/{len(layers)} {n.op_type} {n.name or n.output[0]}: rms {rms:.3g} -> x{scale:.3g}", flush=True)
+        del g.output[:]
+        g.output.extend(outputs)
+    onnx.save(m, a.dst)
+    print("wrote", a.dst)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
