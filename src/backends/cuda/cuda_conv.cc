@@ -321,6 +321,12 @@ Status ConvOp::build(BuildContext& ctx, const OpGroup& group) {
     if (dt == DType::kFloat && perf[i].mathType != CUDNN_FMA_MATH && perf[i].mathType != CUDNN_DEFAULT_MATH) continue;
     algo_ = perf[i].algo;
     workspace_ = perf[i].memory;
+    // Run the algorithm with the math type it was timed with: an FP16/BF16 algorithm found under DEFAULT_MATH
+    // (tensor ops refused for the shape) failed with CUDNN_STATUS_BAD_PARAM on a TENSOR_OP_MATH descriptor, now and
+    // then, as the timed choice changed (efficientnet_b0's squeeze-excitation 1x1 convs, vit_b_16's patchify conv).
+    // FP32 keeps FMA math (no TF32).
+    if (dt != DType::kFloat)
+      FERRY_CUDNN_RETURN_IF_ERROR(cudnnSetConvolutionMathType(conv_, perf[i].mathType), name_ + ": math type");
     return Status::ok();
   }
   return unsupported(name_ + ": no cuDNN algorithm fits the workspace");
