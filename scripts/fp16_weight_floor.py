@@ -16,6 +16,8 @@ import argparse, os, subprocess, sys, tempfile
 import numpy as np
 import onnx
 from onnx import numpy_helper
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "cuda"))
+from device_zoo_check import write_seeded_inputs  # noqa: E402  (the zoo check's inputs, seed 0)
 
 
 def run(ferry, model, inputs, out_dir):
@@ -92,14 +94,7 @@ def main():
             onnx.save(m, half_path)
             round_activations(m)
             onnx.save(m, all_path)
-            inits = {i.name for i in m.graph.initializer}
-            rng = np.random.default_rng(0)
-            files = []
-            for i, vi in enumerate(x for x in m.graph.input if x.name not in inits):
-                dims = [dd.dim_value if dd.dim_value > 0 else a.batch for dd in vi.type.tensor_type.shape.dim]
-                f = os.path.join(d, f"{name}_in{i}.pb")
-                open(f, "wb").write(numpy_helper.from_array(rng.standard_normal(dims).astype(np.float32), vi.name).SerializeToString())
-                files.append(f)
+            files = write_seeded_inputs(m, a.batch, d, name + "_")
             ref = run(a.ferry, ref_path, files, os.path.join(d, name + "_ref"))
             cells = []
             for path, tag in ((half_path, "w16"), (all_path, "a16")):

@@ -13,6 +13,8 @@ import argparse, os, subprocess, sys, tempfile
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "cuda"))
+from device_zoo_check import write_seeded_inputs  # noqa: E402  (the zoo check's inputs, seed 0)
 
 
 def main():
@@ -24,14 +26,8 @@ def main():
     g = m.graph
     inits = {i.name: i for i in g.initializer}
     layers = [n for n in g.node if n.op_type in ("Conv", "Gemm") and len(n.input) > 1 and n.input[1] in inits]
-    rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as d:
-        files = []
-        for i, vi in enumerate(x for x in g.input if x.name not in inits):
-            dims = [dd.dim_value if dd.dim_value > 0 else a.batch for dd in vi.type.tensor_type.shape.dim]
-            f = os.path.join(d, f"in{i}.pb")
-            open(f, "wb").write(numpy_helper.from_array(rng.standard_normal(dims).astype(np.float32), vi.name).SerializeToString())
-            files.append(f)
+        files = write_seeded_inputs(m, a.batch, d)
         outputs = list(g.output)
         for k, n in enumerate(layers):
             del g.output[:]

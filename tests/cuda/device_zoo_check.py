@@ -22,6 +22,21 @@ def load_pb(path):
     return numpy_helper.to_array(t)
 
 
+def write_seeded_inputs(m, batch, folder, prefix=""):
+    """One standard-normal FP32 TensorProto file per graph input of `m` (seed 0; symbolic dims = batch), in order.
+    Shared with scripts/fp16_weight_floor.py and scripts/rescale_zoo_model.py, so all three see the same inputs."""
+    inits = {i.name for i in m.graph.initializer}
+    rng = np.random.default_rng(0)
+    files = []
+    for i, vi in enumerate(x for x in m.graph.input if x.name not in inits):
+        dims = [dd.dim_value if dd.dim_value > 0 else batch for dd in vi.type.tensor_type.shape.dim]
+        f = os.path.join(folder, f"{prefix}in{i}.pb")
+        with open(f, "wb") as out:
+            out.write(numpy_helper.from_array(rng.standard_normal(dims).astype(np.float32), vi.name).SerializeToString())
+        files.append(f)
+    return files
+
+
 def run(cmd, timeout=600):
     t0 = time.time()
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -43,16 +58,8 @@ def main():
         if not os.path.exists(path):
             rows.append((name, "missing", "", "", "")); continue
         m = onnx.load(path, load_external_data=False)
-        inits = {i.name for i in m.graph.initializer}
-        rng = np.random.default_rng(0)
         with tempfile.TemporaryDirectory() as d:
-            files = []
-            for i, vi in enumerate(x for x in m.graph.input if x.name not in inits):
-                dims = [dd.dim_value if dd.dim_value > 0 else a.batch for dd in vi.type.tensor_type.shape.dim]
-                arr = rng.standard_normal(dims).astype(np.float32)
-                f = os.path.join(d, f"in{i}.pb")
-                open(f, "wb").write(numpy_helper.from_array(arr, vi.name).SerializeToString())
-                files.append(f)
+            files = write_seeded_inputs(m, a.batch, d)
             res = {}
             for tag, extra in [("cpu", []), ("fp32", ["--device", "cuda"]), ("fp16", ["--device", "cuda", "--precision", "fp16"]),
                                ("fp16g", ["--device", "cuda", "--precision", "fp16", "--cuda-graph"])]:
