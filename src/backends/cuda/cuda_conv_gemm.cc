@@ -22,27 +22,11 @@ Expected<std::unique_ptr<LtMatmul>> build_conv1x1_gemm(BuildContext& ctx, const 
   const std::string where = name + " (1x1 conv as cuBLASLt GEMM)";
   auto mm = std::make_unique<LtMatmul>();
   const cudaDataType_t ct = lt_data_type(dt);
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&mm->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), where);
-  // Column-major D^T[K, M] = W[K, C] x^T[C, M]: cuBLASLt's A is W (row-major [K, C] = column-major [C, K], transposed).
-  const cublasOperation_t op_a = CUBLAS_OP_T, op_b = CUBLAS_OP_N;
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(mm->desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)),
-                               where);
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(mm->desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)),
-                               where);
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&mm->a, ct, c, k, c), where);
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&mm->b, ct, c, m, c), where);
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&mm->d, ct, k, m, k), where);
-  const cublasLtEpilogue_t epi = relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(mm->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)),
-                               where);
-  const void* bias_ptr = bias;
-  FERRY_CUBLAS_RETURN_IF_ERROR(
-      cublasLtMatmulDescSetAttribute(mm->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr, sizeof(bias_ptr)), where);
-  if (z) {  // the residual as C: the epilogue's bias and Relu apply to x W^T + z
-    FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&mm->c, ct, k, m, k), where);
-    mm->ops.c = z;
-    mm->ops.beta = 1.0f;
-  }
+  // Row-major y[M, K] = x[M, C] W^T with W stored [K, C] (trans_b); the residual z as cuBLASLt's C (beta 1), so
+  // the epilogue's bias and Relu apply to x W^T + z.
+  FERRY_RETURN_IF_ERROR(mm->init_row_major(ct, m, c, k, /*trans_a=*/false, /*trans_b=*/true, where));
+  FERRY_RETURN_IF_ERROR(mm->set_epilogue(relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS, bias, where));
+  if (z) FERRY_RETURN_IF_ERROR(mm->set_addend(ct, m, k, z, 1.0f, where));
   mm->ops.a = w;
   mm->ops.b = x;
   mm->ops.d = y;

@@ -55,17 +55,7 @@ Status MatMulOp::build(BuildContext& ctx, const OpGroup& group) {
   }
   const DType dt = d.dtype;
   const cudaDataType_t ct = lt_data_type(dt);
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&mm_.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), name_);
-  // cuBLASLt "A" = our B (column-major N x K), "B" = our A (column-major K x M).
-  cublasOperation_t op_a = tb ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(mm_.desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)),
-                               name_);
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(mm_.desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)),
-                               name_);
-  FERRY_CUBLAS_RETURN_IF_ERROR(
-      cublasLtMatrixLayoutCreate(&mm_.a, ct, tb ? k : nn, tb ? nn : k, tb ? k : nn), name_);
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&mm_.b, ct, ta ? m : k, ta ? k : m, ta ? m : k), name_);
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&mm_.d, ct, nn, m, nn), name_);
+  FERRY_RETURN_IF_ERROR(mm_.init_row_major(ct, m, k, nn, ta, tb, name_));
   if (batch > 1) {
     int32_t count = static_cast<int32_t>(batch);
     int64_t d_stride = m * nn;
@@ -78,6 +68,7 @@ Status MatMulOp::build(BuildContext& ctx, const OpGroup& group) {
     }
   }
   cublasLtEpilogue_t epi = relu ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT;
+  void* bias_ptr = nullptr;
   if (gemm && n.has_input(2)) {
     const Graph& g = ctx.graph();
     float beta = n.attr_float("beta", 1.0f);
@@ -91,21 +82,16 @@ Status MatMulOp::build(BuildContext& ctx, const OpGroup& group) {
         for (int64_t i = 0; i < cn; ++i) scaled.data<float>()[i] = bias.data<float>()[i] * beta;
         bias = scaled;
       }
-      FERRY_ASSIGN_OR_RETURN(void* bias_ptr, ctx.upload_constant(bias, dt));
-      FERRY_CUBLAS_RETURN_IF_ERROR(
-          cublasLtMatmulDescSetAttribute(mm_.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr, sizeof(bias_ptr)), name_);
+      FERRY_ASSIGN_OR_RETURN(bias_ptr, ctx.upload_constant(bias, dt));
       epi = relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
     } else if (cs.size() == 2 && cs[0] == m && cs[1] == nn) {
       FERRY_ASSIGN_OR_RETURN(DevTensor c, ctx.value(n.inputs[2]));
-      mm_.ops.c = c.ptr;
-      mm_.ops.beta = beta;
-      FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&mm_.c, ct, nn, m, nn), name_);
+      FERRY_RETURN_IF_ERROR(mm_.set_addend(ct, m, nn, c.ptr, beta, name_));
     } else {
       return unsupported(name_ + ": Gemm's C shape " + shape_to_string(cs) + " is not supported on CUDA");
     }
   }
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(mm_.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)),
-                               name_);
+  FERRY_RETURN_IF_ERROR(mm_.set_epilogue(epi, bias_ptr, name_));
   mm_.ops.a = b.ptr;
   mm_.ops.b = a.ptr;
   mm_.ops.d = d.ptr;
@@ -123,6 +109,41 @@ LtMatmul::~LtMatmul() {
   for (cublasLtMatrixLayout_t l : {a, b, c, d})
     if (l) cublasLtMatrixLayoutDestroy(l);
   if (desc) cublasLtMatmulDescDestroy(desc);
+}
+
+Status LtMatmul::init_row_major(cudaDataType_t ct, int64_t m, int64_t k, int64_t n, bool trans_a, bool trans_b,
+                                const std::string& what) {
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), what);
+  const cublasOperation_t op_a = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)),
+                               what);
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)),
+                               what);
+  // Column-major views: our B is [n x k] (trans_b) or [k x n]; our A is [m x k] (trans_a) or [k x m]; D is [n x m].
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&a, ct, trans_b ? k : n, trans_b ? n : k, trans_b ? k : n),
+                               what);
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&b, ct, trans_a ? m : k, trans_a ? k : m, trans_a ? m : k),
+                               what);
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d, ct, n, m, n), what);
+  return Status::ok();
+}
+
+Status LtMatmul::set_epilogue(cublasLtEpilogue_t epi, const void* bias, const std::string& what) {
+  if (bias) {
+    FERRY_CUBLAS_RETURN_IF_ERROR(
+        cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)), what);
+  }
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)),
+                               what);
+  return Status::ok();
+}
+
+Status LtMatmul::set_addend(cudaDataType_t ct, int64_t m, int64_t n, const void* addend, float beta,
+                            const std::string& what) {
+  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&c, ct, n, m, n), what);
+  ops.c = addend;
+  ops.beta = beta;
+  return Status::ok();
 }
 
 Status LtMatmul::pick_algo(BuildContext& ctx, const std::string& what) {

@@ -125,6 +125,15 @@ struct LtMatmul {
   LtMatmul(const LtMatmul&) = delete;
   LtMatmul& operator=(const LtMatmul&) = delete;
   ~LtMatmul();
+  // Row-major D[m, n] = A[m, k] B[k, n] (trans_a: A stored [k, m]; trans_b: B stored [n, k]) in storage type ct with
+  // FP32 accumulation: creates the descriptor, the transposes and the a/b/d layouts. cuBLASLt computes column-major
+  // D^T = B^T A^T, so its "a" is our B: set ops.a = B, ops.b = A.
+  Status init_row_major(cudaDataType_t ct, int64_t m, int64_t k, int64_t n, bool trans_a, bool trans_b,
+                        const std::string& what);
+  // The epilogue; `bias` (n values, storage type) is set as its bias pointer when not null.
+  Status set_epilogue(cublasLtEpilogue_t epi, const void* bias, const std::string& what);
+  // D += beta * C with C = `c`, row-major [m, n] in storage type ct.
+  Status set_addend(cudaDataType_t ct, int64_t m, int64_t n, const void* c, float beta, const std::string& what);
   Status pick_algo(BuildContext& ctx, const std::string& what);  // pick_lt_algo in the program's workspace
   cublasStatus_t run(const RunContext& rc) const;
 };

@@ -61,17 +61,7 @@ Status FusedMatMulOp::build(BuildContext& ctx, const Node& n) {
   const int64_t m = shape_numel(a.shape) / std::max<int64_t>(k, 1);
   const DType dt = d.dtype;
   const cudaDataType_t ct = lt_data_type(dt);
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&mm_.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), name_);
-  // Row-major D[M,N] = A[M,K] B[K,N] as column-major D^T = B^T A^T: cuBLASLt's "A" is our B.
-  cublasOperation_t op_a = tb ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = CUBLAS_OP_N;
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(mm_.desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)),
-                               name_);
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(mm_.desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)),
-                               name_);
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&mm_.a, ct, tb ? k : nn, tb ? nn : k, tb ? k : nn),
-                               name_);
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&mm_.b, ct, k, m, k), name_);
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&mm_.d, ct, nn, m, nn), name_);
+  FERRY_RETURN_IF_ERROR(mm_.init_row_major(ct, m, k, nn, /*trans_a=*/false, tb, name_));
 
   const bool has_bias = n.has_input(2);
   const bool has_res = n.inputs.size() > 3 && n.has_input(3);
@@ -84,14 +74,12 @@ Status FusedMatMulOp::build(BuildContext& ctx, const Node& n) {
   if (act == "relu") epi = has_bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
   else if (lt_gelu) epi = has_bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
   else if (has_bias) epi = CUBLASLT_EPILOGUE_BIAS;
+  const void* bias_ptr = nullptr;
   if (has_bias) {
     FERRY_ASSIGN_OR_RETURN(DevTensor bias, ctx.value(n.inputs[2]));
-    void* bias_ptr = bias.ptr;
-    FERRY_CUBLAS_RETURN_IF_ERROR(
-        cublasLtMatmulDescSetAttribute(mm_.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr, sizeof(bias_ptr)), name_);
+    bias_ptr = bias.ptr;
   }
-  FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(mm_.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)),
-                               name_);
+  FERRY_RETURN_IF_ERROR(mm_.set_epilogue(epi, bias_ptr, name_));
   const void* res_ptr = nullptr;
   if (has_res) {
     FERRY_ASSIGN_OR_RETURN(DevTensor r, ctx.value(n.inputs[3]));
@@ -99,9 +87,7 @@ Status FusedMatMulOp::build(BuildContext& ctx, const Node& n) {
     res_ptr = r.ptr;
   }
   if (has_res && act == "none") {  // D = A B + bias + 1 * C
-    mm_.ops.c = res_ptr;
-    mm_.ops.beta = 1.0f;
-    FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&mm_.c, ct, nn, m, nn), name_);
+    FERRY_RETURN_IF_ERROR(mm_.set_addend(ct, m, nn, res_ptr, 1.0f, name_));
   }
   const bool erf_gelu = act == "gelu" && !lt_gelu;
   const bool res_after = has_res && act != "none";
