@@ -4,6 +4,7 @@
 // largest finite value instead of producing inf/NaN for out-of-range finite inputs).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "ferry/tensor.h"
@@ -14,6 +15,11 @@ float half_to_float(uint16_t h);
 uint16_t float_to_half(float f);
 float bf16_to_float(uint16_t b);
 uint16_t float_to_bf16(float f);
+
+// Bulk float -> half / bfloat16 bit patterns, identical to the scalar functions element by element (the half one
+// uses the CPU's F16C conversion when it has one: the GPU backend stages FP16 inputs with it).
+void floats_to_halves(const float* src, uint16_t* dst, size_t n);
+void floats_to_bf16s(const float* src, uint16_t* dst, size_t n);
 
 inline float to_float(Half h) { return half_to_float(h.bits); }
 inline float to_float(BFloat16 b) { return bf16_to_float(b.bits); }

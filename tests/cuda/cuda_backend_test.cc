@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <random>
 
@@ -125,6 +126,38 @@ std::string write_clip_model() {
   return path;
 }
 
+// x[N,3,H,W] -> Conv 7x7 stride 2 pad 3 (16 out, bias) -> Relu: a stem that reads a space-to-depth input in
+// FP16/BF16 (conv_layout.h); and x2[N,8] -> MatMul [8,4] -> Relu, whose input the device keeps as is (NCHW).
+std::string write_stem_and_matmul_model() {
+  Model m;
+  m.opsets[""] = 13;
+  m.ir_version = 8;
+  Graph& g = m.graph;
+  g.name = "cuda_stem_test";
+  g.inputs = {"x", "x2"};
+  g.value_info["x"] = {DType::kFloat, SymShape::from_dims({Dim::symbolic("N"), Dim(3), Dim::symbolic("H"),
+                                                           Dim::symbolic("W")})};
+  g.value_info["x2"] = {DType::kFloat, SymShape::from_dims({Dim::symbolic("M"), Dim(8)})};
+  g.initializers["w"] = random_tensor({16, 3, 7, 7}, 21, 0.2f);
+  g.initializers["b"] = random_tensor({16}, 22, 0.1f);
+  g.initializers["wm"] = random_tensor({8, 4}, 23, 0.5f);
+  Node conv = Node::make("Conv", {"x", "w", "b"}, {"c"});
+  conv.attrs["pads"] = ints({3, 3, 3, 3});
+  conv.attrs["kernel_shape"] = ints({7, 7});
+  conv.attrs["strides"] = ints({2, 2});
+  conv.name = "stem";
+  g.nodes.push_back(conv);
+  g.nodes.push_back(Node::make("Relu", {"c"}, {"y"}));
+  g.nodes.push_back(Node::make("MatMul", {"x2", "wm"}, {"m"}));
+  g.nodes.push_back(Node::make("Relu", {"m"}, {"y2"}));
+  g.outputs = {"y", "y2"};
+  for (auto& n : g.nodes) n.opset = 13;
+  std::string path = (std::filesystem::temp_directory_path() / "ferry_cuda_stem_test.onnx").string();
+  Status st = save_onnx_model(m, path);
+  EXPECT_TRUE(st.is_ok()) << st.to_string();
+  return path;
+}
+
 bool gpu_available(std::string* why) {
   SessionOptions o;
   o.device = "cuda";
@@ -231,6 +264,48 @@ TEST(CudaBackend, FusedConvClipAddAndPaddedStemMatchCpu) {
         SCOPED_TRACE(std::string(precision) + (graph ? " cuda-graph" : "") + (dw_kernel ? " dw-kernel" : "") +
                      (variant == 2 ? " 1x1-gemm" : ""));
         expect_close(ref[0], out[0], 0.0, tol);
+      }
+    }
+  }
+}
+
+// FP16/BF16 inputs are converted on the host while staged (half the bytes over PCIe); the results must be the bits
+// of the FP32 staging (FERRY_CUDA_STAGE_F32=1) on every upload path: space-to-depth stem, channel-padded NHWC stem,
+// NHWC after a CPU fallback, and a value kept as is (DMA straight into it). The large stem input (12 MiB) takes the
+// chunked, parallel staging.
+TEST(CudaBackend, NarrowInputStagingIsBitIdenticalToFp32Staging) {
+  std::string why;
+  if (!gpu_available(&why)) GTEST_SKIP() << "no usable CUDA GPU: " << why;
+  struct Case {
+    std::string path;
+    std::vector<Tensor> inputs;
+  };
+  std::vector<Case> cases = {
+      {write_stem_and_matmul_model(), {random_tensor({64, 3, 128, 128}, 31, 3.0f), random_tensor({5, 8}, 32)}},
+      {write_clip_model(), {random_tensor({3, 3, 8, 8}, 33, 2.0f)}},
+      {write_test_model(), {random_tensor({2, 3, 8, 8}, 34)}},
+  };
+  for (const Case& c : cases) {
+    for (const char* precision : {"fp16", "bf16"}) {
+      std::vector<Tensor> outs[2];
+      for (int f32 = 0; f32 < 2; ++f32) {
+        if (f32) setenv("FERRY_CUDA_STAGE_F32", "1", 1);
+        SessionOptions o;
+        o.device = "cuda";
+        o.precision = precision;
+        auto s = Session::load(c.path, o);
+        unsetenv("FERRY_CUDA_STAGE_F32");
+        ASSERT_TRUE(s.has_value()) << s.status().to_string();
+        auto out = (*s)->run(c.inputs);
+        ASSERT_TRUE(out.has_value()) << out.status().to_string();
+        outs[f32] = std::move(*out);
+      }
+      SCOPED_TRACE(c.path + " " + precision);
+      ASSERT_EQ(outs[0].size(), outs[1].size());
+      for (size_t k = 0; k < outs[0].size(); ++k) {
+        ASSERT_EQ(outs[0][k].shape(), outs[1][k].shape());
+        EXPECT_EQ(std::memcmp(outs[0][k].raw_data(), outs[1][k].raw_data(), outs[0][k].numel() * sizeof(float)), 0)
+            << "output " << k << " differs between FP16/BF16 and FP32 staging";
       }
     }
   }

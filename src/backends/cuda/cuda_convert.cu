@@ -1,4 +1,5 @@
-// cuda_convert.cu — float32 <-> float16 / bfloat16 conversion at the device program's API edges.
+// cuda_convert.cu — float32 <-> float16 / bfloat16 conversion and layout changes at the device program's API edges
+// (inputs arrive as FP32, or already as the device's FP16/BF16 when the host staged them so).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -22,23 +23,23 @@ __global__ void to_f32(const T* __restrict__ src, float* __restrict__ dst, size_
 
 // One thread per pixel: reads its c channels (coalesced across the warp per channel), writes cs stored channels
 // (the ones past c zero) as one contiguous run.
-template <typename T>
-__global__ void nchw_to_nhwc_pad(const float* __restrict__ src, T* __restrict__ dst, int64_t n, int64_t c, int64_t hw,
+template <typename S, typename T>
+__global__ void nchw_to_nhwc_pad(const S* __restrict__ src, T* __restrict__ dst, int64_t n, int64_t c, int64_t hw,
                                  int64_t cs) {
   const int64_t pixels = n * hw;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < pixels;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t b = i / hw, p = i - b * hw;
-    const float* s = src + b * c * hw + p;
+    const S* s = src + b * c * hw + p;
     T* d = dst + i * cs;
-    for (int64_t ch = 0; ch < cs; ++ch) d[ch] = static_cast<T>(ch < c ? s[ch * hw] : 0.0f);
+    for (int64_t ch = 0; ch < cs; ++ch) d[ch] = ch < c ? static_cast<T>(s[ch * hw]) : static_cast<T>(0.0f);
   }
 }
 
 // Space-to-depth of an image for a stride-2 stem conv (conv_layout.h): one thread per stored pixel (n, y, x) writes
 // its cs channels; channel (dy * 2 + dx) * c + ch holds src[n, ch, 2y + dy - pad, 2x + dx - pad] (0 outside).
-template <typename T>
-__global__ void nchw_to_s2d(const float* __restrict__ src, T* __restrict__ dst, int64_t n, int64_t c, int64_t h,
+template <typename S, typename T>
+__global__ void nchw_to_s2d(const S* __restrict__ src, T* __restrict__ dst, int64_t n, int64_t c, int64_t h,
                             int64_t w, int64_t pad, int64_t hs, int64_t ws, int64_t cs) {
   const int64_t pixels = n * hs * ws;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < pixels;
@@ -46,12 +47,12 @@ __global__ void nchw_to_s2d(const float* __restrict__ src, T* __restrict__ dst, 
     const int64_t b = i / (hs * ws), yx = i - b * hs * ws, y = yx / ws, x = yx - y * ws;
     T* d = dst + i * cs;
     for (int64_t ch = 0; ch < cs; ++ch) {
-      float v = 0.0f;
+      T v = static_cast<T>(0.0f);
       if (ch < 4 * c) {
         const int64_t q = ch / c, cc = ch - q * c, iy = 2 * y + q / 2 - pad, ix = 2 * x + q % 2 - pad;
-        if (iy >= 0 && iy < h && ix >= 0 && ix < w) v = src[((b * c + cc) * h + iy) * w + ix];
+        if (iy >= 0 && iy < h && ix >= 0 && ix < w) v = static_cast<T>(src[((b * c + cc) * h + iy) * w + ix]);
       }
-      d[ch] = static_cast<T>(v);
+      d[ch] = v;
     }
   }
 }
@@ -65,31 +66,40 @@ unsigned grid_for(size_t n) {
 
 }  // namespace
 
-cudaError_t nchw_to_nhwc_padded(const float* src, void* dst, DType dst_type, int64_t n, int64_t c, int64_t hw,
-                                int64_t c_stored, cudaStream_t stream) {
-  if (c_stored < c) return cudaErrorInvalidValue;
-  const unsigned grid = grid_for(static_cast<size_t>(n * hw));
-  if (dst_type == DType::kFloat16)
-    nchw_to_nhwc_pad<<<grid, 256, 0, stream>>>(src, static_cast<__half*>(dst), n, c, hw, c_stored);
-  else if (dst_type == DType::kBFloat16)
-    nchw_to_nhwc_pad<<<grid, 256, 0, stream>>>(src, static_cast<__nv_bfloat16*>(dst), n, c, hw, c_stored);
-  else
-    nchw_to_nhwc_pad<<<grid, 256, 0, stream>>>(src, static_cast<float*>(dst), n, c, hw, c_stored);
-  return cudaGetLastError();
+// Calls f(src as S*, dst as T*) for the supported (src_type, dst_type) pairs: FP32 to any, or FP16/BF16 to itself.
+template <typename F>
+cudaError_t with_edge_types(const void* src, DType src_type, void* dst, DType dst_type, F&& f) {
+  if (src_type == DType::kFloat) {
+    if (dst_type == DType::kFloat16) return f(static_cast<const float*>(src), static_cast<__half*>(dst));
+    if (dst_type == DType::kBFloat16) return f(static_cast<const float*>(src), static_cast<__nv_bfloat16*>(dst));
+    return f(static_cast<const float*>(src), static_cast<float*>(dst));
+  }
+  if (src_type != dst_type) return cudaErrorInvalidValue;
+  if (src_type == DType::kFloat16) return f(static_cast<const __half*>(src), static_cast<__half*>(dst));
+  if (src_type == DType::kBFloat16)
+    return f(static_cast<const __nv_bfloat16*>(src), static_cast<__nv_bfloat16*>(dst));
+  return cudaErrorInvalidValue;
 }
 
-cudaError_t nchw_to_space_to_depth(const float* src, void* dst, DType dst_type, int64_t n, int64_t c, int64_t h,
-                                   int64_t w, int64_t pad, int64_t c_stored, cudaStream_t stream) {
+cudaError_t nchw_to_nhwc_padded(const void* src, DType src_type, void* dst, DType dst_type, int64_t n, int64_t c,
+                                int64_t hw, int64_t c_stored, cudaStream_t stream) {
+  if (c_stored < c) return cudaErrorInvalidValue;
+  const unsigned grid = grid_for(static_cast<size_t>(n * hw));
+  return with_edge_types(src, src_type, dst, dst_type, [&](auto* s, auto* d) {
+    nchw_to_nhwc_pad<<<grid, 256, 0, stream>>>(s, d, n, c, hw, c_stored);
+    return cudaGetLastError();
+  });
+}
+
+cudaError_t nchw_to_space_to_depth(const void* src, DType src_type, void* dst, DType dst_type, int64_t n, int64_t c,
+                                   int64_t h, int64_t w, int64_t pad, int64_t c_stored, cudaStream_t stream) {
   const int64_t hs = (h + 2 * pad + 1) / 2, ws = (w + 2 * pad + 1) / 2;
   if (c_stored < 4 * c || pad < 0) return cudaErrorInvalidValue;
   const unsigned grid = grid_for(static_cast<size_t>(n * hs * ws));
-  if (dst_type == DType::kFloat16)
-    nchw_to_s2d<<<grid, 256, 0, stream>>>(src, static_cast<__half*>(dst), n, c, h, w, pad, hs, ws, c_stored);
-  else if (dst_type == DType::kBFloat16)
-    nchw_to_s2d<<<grid, 256, 0, stream>>>(src, static_cast<__nv_bfloat16*>(dst), n, c, h, w, pad, hs, ws, c_stored);
-  else
-    nchw_to_s2d<<<grid, 256, 0, stream>>>(src, static_cast<float*>(dst), n, c, h, w, pad, hs, ws, c_stored);
-  return cudaGetLastError();
+  return with_edge_types(src, src_type, dst, dst_type, [&](auto* s, auto* d) {
+    nchw_to_s2d<<<grid, 256, 0, stream>>>(s, d, n, c, h, w, pad, hs, ws, c_stored);
+    return cudaGetLastError();
+  });
 }
 
 cudaError_t stream_fence(cudaStream_t stream) {

@@ -183,14 +183,15 @@ struct DepthwiseParams {
 };
 cudaError_t depthwise_conv_nhwc(DType dtype, const void* x, const void* w, const void* bias, const void* z, void* y,
                                 const DepthwiseParams& d, cudaStream_t stream);
-// FP32 NCHW [n, c, h, w] -> `dst_type` space-to-depth [n, (h+2pad+1)/2, (w+2pad+1)/2, c_stored] (conv_layout.h).
-cudaError_t nchw_to_space_to_depth(const float* src, void* dst, DType dst_type, int64_t n, int64_t c, int64_t h,
-                                   int64_t w, int64_t pad, int64_t c_stored, cudaStream_t stream);
+// NCHW [n, c, h, w] -> `dst_type` space-to-depth [n, (h+2pad+1)/2, (w+2pad+1)/2, c_stored] (conv_layout.h). The
+// source is FP32, or FP16/BF16 equal to dst_type (cudaErrorInvalidValue otherwise); likewise nchw_to_nhwc_padded.
+cudaError_t nchw_to_space_to_depth(const void* src, DType src_type, void* dst, DType dst_type, int64_t n, int64_t c,
+                                   int64_t h, int64_t w, int64_t pad, int64_t c_stored, cudaStream_t stream);
 // True when Conv `n` (reading x[N, C, H, W] as input 0, constant filter) may read a space-to-depth input in
 // `precision` (conv_layout.h s2d_stem_fits; FERRY_CUDA_S2D=0 turns it off); *pad receives the conv's pad.
 bool conv_reads_s2d(const Graph& g, const Node& n, const Shape& x, DType precision, int64_t* pad);
-// FP32 NCHW [n, c, hw] -> `dst_type` NHWC [n, hw, c_stored], channels c..c_stored-1 zero.
-cudaError_t nchw_to_nhwc_padded(const float* src, void* dst, DType dst_type, int64_t n, int64_t c, int64_t hw,
-                                int64_t c_stored, cudaStream_t stream);
+// NCHW [n, c, hw] -> `dst_type` NHWC [n, hw, c_stored], channels c..c_stored-1 zero.
+cudaError_t nchw_to_nhwc_padded(const void* src, DType src_type, void* dst, DType dst_type, int64_t n, int64_t c,
+                                int64_t hw, int64_t c_stored, cudaStream_t stream);
 
 }  // namespace ferry::cuda

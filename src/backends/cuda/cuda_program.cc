@@ -259,6 +259,7 @@ Status CudaProgram::init(const std::vector<DeviceSegmentSpec>& specs) {
     else if (v == "all") fence_ = Fence::kAll;
     else if (v != "residual") return invalid_argument("FERRY_CUDA_FENCE=" + v + ": expected residual, graph, all or none");
   }
+  if (const char* e = std::getenv("FERRY_CUDA_STAGE_F32"); e && std::strcmp(e, "1") == 0) stage_narrow_ = false;
   // Diagnostics: FERRY_CUDA_SYNC_OPS=1 waits on the host for every op before enqueuing the next (no CUDA graphs).
   if (const char* e = std::getenv("FERRY_CUDA_SYNC_OPS"); e && std::strcmp(e, "1") == 0) {
     sync_ops_ = true;

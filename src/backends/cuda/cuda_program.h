@@ -113,6 +113,7 @@ class CudaProgram final : public DeviceProgram, public BuildContext {
   DeviceTimings timings_;
   // FERRY_CUDA_PROFILE=1: per-op device time (events around every op, CUDA graphs off), printed at destruction.
   bool profile_ = false;
+  bool stage_narrow_ = true;  // FP16/BF16 inputs converted on the host while staged (FERRY_CUDA_STAGE_F32=1: off)
   bool sync_ops_ = false;  // FERRY_CUDA_SYNC_OPS=1: a host wait after every op (diagnostics, init())
   enum class Fence { kNone, kResidual, kGraph, kAll };
   Fence fence_ = Fence::kResidual;  // FERRY_CUDA_FENCE: where enqueue_fenced() puts ordering points

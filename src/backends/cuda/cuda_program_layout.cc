@@ -9,6 +9,7 @@
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/cuda_program.h"
 #include "backends/cuda/kernels/launch.h"
+#include "core/float_convert.h"
 
 namespace ferry::cuda {
 
@@ -106,45 +107,62 @@ void CudaProgram::pad_conv_inputs(const std::vector<DeviceSegmentSpec>& specs, s
 // Host FP32 NCHW bytes (already in pinned memory) -> the value's storage type and layout.
 Status CudaProgram::upload(const Transfer& t, const void* host, cudaStream_t s) {
   Val& v = *t.val;
-  const bool direct = v.dtype == DType::kFloat && !v.nhwc;
+  // An FP16/BF16 value is staged in its own type: the host converts while it copies into pinned memory (F16C), so
+  // half the bytes cross PCIe and the device only changes the layout (FERRY_CUDA_STAGE_F32=1: stage FP32 as before).
+  const DType staged = stage_narrow_ && (v.dtype == DType::kFloat16 || v.dtype == DType::kBFloat16) ? v.dtype
+                                                                                                     : DType::kFloat;
+  const size_t esize = staged == DType::kFloat ? sizeof(float) : sizeof(uint16_t);
+  const bool in_place = staged == v.dtype && !v.nhwc;  // nothing left to convert on the device: DMA into the value
   char* pinned = pinned_ + t.pinned_offset;
-  char* dst = static_cast<char*>(direct ? v.ptr : scratch_);
-  const char* src = static_cast<const char*>(host);
-  const size_t bytes = t.count * sizeof(float);
+  char* dst = static_cast<char*>(in_place ? v.ptr : scratch_);
+  const float* src = static_cast<const float*>(host);
+  auto stage = [&](size_t a, size_t b) {  // elements [a, b) into pinned staging
+    if (staged == DType::kFloat16) floats_to_halves(src + a, reinterpret_cast<uint16_t*>(pinned) + a, b - a);
+    else if (staged == DType::kBFloat16) floats_to_bf16s(src + a, reinterpret_cast<uint16_t*>(pinned) + a, b - a);
+    else std::memcpy(pinned + a * sizeof(float), src + a, (b - a) * sizeof(float));
+  };
   // One memcpy from pageable memory runs at ~6 GB/s (resnet50 b256's 154 MB: ~27 ms against 7 ms of compute), so
-  // a large input is staged by copy_pool_'s threads, 16 MiB at a time, each chunk's DMA queued once it is staged.
-  const size_t chunk = copy_pool_ && bytes >= kParallelCopyBytes ? size_t{16} << 20 : bytes;
-  for (size_t off = 0; off < bytes; off += chunk) {
-    const size_t len = std::min(chunk, bytes - off);
-    if (chunk == bytes) {
-      std::memcpy(pinned, src, bytes);
+  // a large input is staged by copy_pool_'s threads, 4M elements at a time, each chunk's DMA queued once staged.
+  const size_t n = t.count;
+  const size_t chunk = copy_pool_ && n * sizeof(float) >= kParallelCopyBytes ? size_t{4} << 20 : n;
+  for (size_t off = 0; off < n; off += chunk) {
+    const size_t len = std::min(chunk, n - off);
+    if (chunk == n) {
+      stage(0, n);
     } else {
-      constexpr size_t kPiece = size_t{1} << 20;
+      constexpr size_t kPiece = size_t{1} << 18;  // elements per copy task
       const int64_t pieces = static_cast<int64_t>((len + kPiece - 1) / kPiece);
       copy_pool_->parallel_for(pieces, [&](int64_t p0, int64_t p1) {
-        const size_t a = off + static_cast<size_t>(p0) * kPiece;
-        const size_t b = std::min(off + len, off + static_cast<size_t>(p1) * kPiece);
-        std::memcpy(pinned + a, src + a, b - a);
+        stage(off + static_cast<size_t>(p0) * kPiece, std::min(off + len, off + static_cast<size_t>(p1) * kPiece));
       });
     }
-    FERRY_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst + off, pinned + off, len, cudaMemcpyHostToDevice, s),
-                               where() + ": upload");
+    FERRY_CUDA_RETURN_IF_ERROR(
+        cudaMemcpyAsync(dst + off * esize, pinned + off * esize, len * esize, cudaMemcpyHostToDevice, s),
+        where() + ": upload");
   }
-  if (direct) return Status::ok();
+  if (in_place) return Status::ok();
   cudaError_t e;
   if (v.s2d_pad >= 0) {
-    e = nchw_to_space_to_depth(scratch_, v.ptr, v.dtype, v.shape[0], v.shape[1], v.shape[2], v.shape[3], v.s2d_pad,
-                               v.stored_c, s);
+    e = nchw_to_space_to_depth(scratch_, staged, v.ptr, v.dtype, v.shape[0], v.shape[1], v.shape[2], v.shape[3],
+                               v.s2d_pad, v.stored_c, s);
   } else if (v.stored_c > 0) {
-    e = nchw_to_nhwc_padded(scratch_, v.ptr, v.dtype, v.shape[0], v.shape[1], v.shape[2] * v.shape[3], v.stored_c, s);
+    e = nchw_to_nhwc_padded(scratch_, staged, v.ptr, v.dtype, v.shape[0], v.shape[1], v.shape[2] * v.shape[3],
+                            v.stored_c, s);
   } else if (v.nhwc) {
-    const int64_t n = v.shape[0], c = v.shape[1], hw = v.shape[2] * v.shape[3];
-    if (v.dtype == DType::kFloat16) e = kernels::nchw_to_nhwc<float, __half>(scratch_, static_cast<__half*>(v.ptr), n, c, hw, s);
+    const int64_t n4 = v.shape[0], c = v.shape[1], hw = v.shape[2] * v.shape[3];
+    if (staged == DType::kFloat16)
+      e = kernels::nchw_to_nhwc<__half, __half>(reinterpret_cast<const __half*>(scratch_), static_cast<__half*>(v.ptr),
+                                                n4, c, hw, s);
+    else if (staged == DType::kBFloat16)
+      e = kernels::nchw_to_nhwc<__nv_bfloat16, __nv_bfloat16>(reinterpret_cast<const __nv_bfloat16*>(scratch_),
+                                                              static_cast<__nv_bfloat16*>(v.ptr), n4, c, hw, s);
+    else if (v.dtype == DType::kFloat16)
+      e = kernels::nchw_to_nhwc<float, __half>(scratch_, static_cast<__half*>(v.ptr), n4, c, hw, s);
     else if (v.dtype == DType::kBFloat16)
-      e = kernels::nchw_to_nhwc<float, __nv_bfloat16>(scratch_, static_cast<__nv_bfloat16*>(v.ptr), n, c, hw, s);
-    else e = kernels::nchw_to_nhwc<float, float>(scratch_, static_cast<float*>(v.ptr), n, c, hw, s);
+      e = kernels::nchw_to_nhwc<float, __nv_bfloat16>(scratch_, static_cast<__nv_bfloat16*>(v.ptr), n4, c, hw, s);
+    else e = kernels::nchw_to_nhwc<float, float>(scratch_, static_cast<float*>(v.ptr), n4, c, hw, s);
   } else {
-    e = convert_from_f32(scratch_, v.ptr, v.dtype, t.count, s);
+    e = convert_from_f32(scratch_, v.ptr, v.dtype, n, s);  // FP32 staging into an FP16/BF16 value (STAGE_F32)
   }
   return cuda_status(e, where() + ": input conversion");
 }
