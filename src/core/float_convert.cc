@@ -82,6 +82,12 @@ __attribute__((target("avx,f16c"))) void floats_to_halves_f16c(const float* src,
   }
   for (; i < n; ++i) dst[i] = float_to_half(src[i]);
 }
+__attribute__((target("avx,f16c"))) void halves_to_floats_f16c(const uint16_t* src, float* dst, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+  for (; i < n; ++i) dst[i] = half_to_float(src[i]);
+}
 const bool kHasF16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
 #endif
 
@@ -96,6 +102,17 @@ void floats_to_halves(const float* src, uint16_t* dst, size_t n) {
 
 void floats_to_bf16s(const float* src, uint16_t* dst, size_t n) {
   for (size_t i = 0; i < n; ++i) dst[i] = float_to_bf16(src[i]);
+}
+
+void halves_to_floats(const uint16_t* src, float* dst, size_t n) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (kHasF16c) return halves_to_floats_f16c(src, dst, n);
+#endif
+  for (size_t i = 0; i < n; ++i) dst[i] = half_to_float(src[i]);
+}
+
+void bf16s_to_floats(const uint16_t* src, float* dst, size_t n) {
+  for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_float(src[i]);
 }
 
 namespace {

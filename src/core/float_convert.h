@@ -17,9 +17,11 @@ float bf16_to_float(uint16_t b);
 uint16_t float_to_bf16(float f);
 
 // Bulk float -> half / bfloat16 bit patterns, identical to the scalar functions element by element (the half one
-// uses the CPU's F16C conversion when it has one: the GPU backend stages FP16 inputs with it).
+// uses the CPU's F16C conversion when it has one: the GPU backend stages FP16 inputs and outputs with them).
 void floats_to_halves(const float* src, uint16_t* dst, size_t n);
 void floats_to_bf16s(const float* src, uint16_t* dst, size_t n);
+void halves_to_floats(const uint16_t* src, float* dst, size_t n);
+void bf16s_to_floats(const uint16_t* src, float* dst, size_t n);
 
 inline float to_float(Half h) { return half_to_float(h.bits); }
 inline float to_float(BFloat16 b) { return bf16_to_float(b.bits); }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "core/dtype_dispatch.h"
@@ -43,6 +44,23 @@ TEST(FloatConvert, BulkConversionMatchesScalar) {
     }
     EXPECT_EQ(half[i], float_to_half(v[i])) << "value " << v[i] << " at " << i;
     EXPECT_EQ(bf[i], float_to_bf16(v[i])) << "value " << v[i] << " at " << i;
+  }
+}
+
+// Half / bfloat16 -> float in bulk: every one of the 65536 bit patterns, as the scalar functions do it (NaN stays
+// NaN).
+TEST(FloatConvert, BulkWideningMatchesScalarOnEveryPattern) {
+  std::vector<uint16_t> bits(65536 + 5);
+  for (size_t i = 0; i < bits.size(); ++i) bits[i] = static_cast<uint16_t>(i);
+  std::vector<float> half(bits.size()), bf(bits.size());
+  halves_to_floats(bits.data(), half.data(), bits.size());
+  bf16s_to_floats(bits.data(), bf.data(), bits.size());
+  for (size_t i = 0; i < bits.size(); ++i) {
+    const float h = half_to_float(bits[i]), b = bf16_to_float(bits[i]);
+    if (std::isnan(h)) EXPECT_TRUE(std::isnan(half[i])) << i;
+    else ASSERT_EQ(std::memcmp(&half[i], &h, sizeof h), 0) << "half bits " << bits[i];
+    if (std::isnan(b)) EXPECT_TRUE(std::isnan(bf[i])) << i;
+    else ASSERT_EQ(std::memcmp(&bf[i], &b, sizeof b), 0) << "bf16 bits " << bits[i];
   }
 }
 

@@ -269,11 +269,11 @@ TEST(CudaBackend, FusedConvClipAddAndPaddedStemMatchCpu) {
   }
 }
 
-// FP16/BF16 inputs are converted on the host while staged (half the bytes over PCIe); the results must be the bits
-// of the FP32 staging (FERRY_CUDA_STAGE_F32=1) on every upload path: space-to-depth stem, channel-padded NHWC stem,
-// NHWC after a CPU fallback, and a value kept as is (DMA straight into it). The large stem input (12 MiB) takes the
-// chunked, parallel staging.
-TEST(CudaBackend, NarrowInputStagingIsBitIdenticalToFp32Staging) {
+// FP16/BF16 inputs and outputs cross PCIe in their own type, converted on the host while staged; the results must be
+// the bits of the FP32 staging (FERRY_CUDA_STAGE_F32=1) on every transfer path: space-to-depth stem, channel-padded
+// NHWC stem, NHWC after a CPU fallback, a value kept as is (DMA straight into and out of it), NHWC outputs. The stem
+// model's input (12 MiB) and output (16 MiB) take the chunked, parallel staging.
+TEST(CudaBackend, NarrowStagingIsBitIdenticalToFp32Staging) {
   std::string why;
   if (!gpu_available(&why)) GTEST_SKIP() << "no usable CUDA GPU: " << why;
   struct Case {

@@ -339,7 +339,7 @@ Status CudaProgram::run_segment(size_t k, const std::vector<const Tensor*>& inpu
   for (size_t i = 0; io && i < seg.down.size(); ++i) {
     const Transfer& t = seg.down[i];
     Tensor out = Tensor::empty(DType::kFloat, t.val->shape);
-    std::memcpy(out.raw_data(), pinned_ + t.pinned_offset, t.count * sizeof(float));
+    finish_download(t, out.data<float>());
     outputs->push_back(std::move(out));
   }
   float ms[3] = {};

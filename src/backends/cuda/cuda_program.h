@@ -86,6 +86,8 @@ class CudaProgram final : public DeviceProgram, public BuildContext {
   void pad_conv_inputs(const std::vector<DeviceSegmentSpec>& specs, std::vector<PlanItem>* items);
   Status upload(const Transfer& t, const void* host, cudaStream_t s);
   Status download(const Transfer& t, cudaStream_t s);
+  void finish_download(const Transfer& t, float* out);  // after the stream synchronized
+  DType staged_type(const Val& v) const;                // the host<->device staging type of a transfer
   Status enqueue_ops(Segment& seg);
   Status enqueue_fenced(Segment& seg, size_t i, const RunContext& rc);
 

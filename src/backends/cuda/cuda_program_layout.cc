@@ -105,12 +105,15 @@ void CudaProgram::pad_conv_inputs(const std::vector<DeviceSegmentSpec>& specs, s
 }
 
 // Host FP32 NCHW bytes (already in pinned memory) -> the value's storage type and layout.
+DType CudaProgram::staged_type(const Val& v) const {
+  return stage_narrow_ && (v.dtype == DType::kFloat16 || v.dtype == DType::kBFloat16) ? v.dtype : DType::kFloat;
+}
+
 Status CudaProgram::upload(const Transfer& t, const void* host, cudaStream_t s) {
   Val& v = *t.val;
   // An FP16/BF16 value is staged in its own type: the host converts while it copies into pinned memory (F16C), so
   // half the bytes cross PCIe and the device only changes the layout (FERRY_CUDA_STAGE_F32=1: stage FP32 as before).
-  const DType staged = stage_narrow_ && (v.dtype == DType::kFloat16 || v.dtype == DType::kBFloat16) ? v.dtype
-                                                                                                     : DType::kFloat;
+  const DType staged = staged_type(v);
   const size_t esize = staged == DType::kFloat ? sizeof(float) : sizeof(uint16_t);
   const bool in_place = staged == v.dtype && !v.nhwc;  // nothing left to convert on the device: DMA into the value
   char* pinned = pinned_ + t.pinned_offset;
@@ -167,28 +170,55 @@ Status CudaProgram::upload(const Transfer& t, const void* host, cudaStream_t s) 
   return cuda_status(e, where() + ": input conversion");
 }
 
-// The value's storage -> FP32 NCHW in pinned memory.
+// The value's storage -> NCHW in pinned memory, in the staged type (FP16/BF16 values stay narrow over PCIe and are
+// widened on the host by finish_download; FERRY_CUDA_STAGE_F32=1 converts to FP32 on the device as before).
 Status CudaProgram::download(const Transfer& t, cudaStream_t s) {
   Val& v = *t.val;
-  const bool direct = v.dtype == DType::kFloat && !v.nhwc;
-  if (!direct) {
-    cudaError_t e;
-    if (v.nhwc) {
-      const int64_t n = v.shape[0], c = v.shape[1], hw = v.shape[2] * v.shape[3];
-      if (v.dtype == DType::kFloat16)
-        e = kernels::nhwc_to_nchw<__half, float>(static_cast<const __half*>(v.ptr), scratch_, n, c, hw, s);
-      else if (v.dtype == DType::kBFloat16)
-        e = kernels::nhwc_to_nchw<__nv_bfloat16, float>(static_cast<const __nv_bfloat16*>(v.ptr), scratch_, n, c, hw, s);
-      else e = kernels::nhwc_to_nchw<float, float>(static_cast<const float*>(v.ptr), scratch_, n, c, hw, s);
-    } else {
-      e = convert_to_f32(v.ptr, v.dtype, scratch_, t.count, s);
-    }
-    FERRY_CUDA_RETURN_IF_ERROR(e, where() + ": output conversion");
+  const DType staged = staged_type(v);
+  const size_t esize = staged == DType::kFloat ? sizeof(float) : sizeof(uint16_t);
+  const void* src = v.ptr;  // D2H straight from the value when it is stored NCHW in the staged type
+  cudaError_t e = cudaSuccess;
+  if (v.nhwc) {
+    const int64_t n = v.shape[0], c = v.shape[1], hw = v.shape[2] * v.shape[3];
+    if (staged == DType::kFloat16)
+      e = kernels::nhwc_to_nchw<__half, __half>(static_cast<const __half*>(v.ptr), reinterpret_cast<__half*>(scratch_), n,
+                                                c, hw, s);
+    else if (staged == DType::kBFloat16)
+      e = kernels::nhwc_to_nchw<__nv_bfloat16, __nv_bfloat16>(static_cast<const __nv_bfloat16*>(v.ptr),
+                                                              reinterpret_cast<__nv_bfloat16*>(scratch_), n, c, hw, s);
+    else if (v.dtype == DType::kFloat16)
+      e = kernels::nhwc_to_nchw<__half, float>(static_cast<const __half*>(v.ptr), scratch_, n, c, hw, s);
+    else if (v.dtype == DType::kBFloat16)
+      e = kernels::nhwc_to_nchw<__nv_bfloat16, float>(static_cast<const __nv_bfloat16*>(v.ptr), scratch_, n, c, hw, s);
+    else e = kernels::nhwc_to_nchw<float, float>(static_cast<const float*>(v.ptr), scratch_, n, c, hw, s);
+    src = scratch_;
+  } else if (staged != v.dtype) {
+    e = convert_to_f32(v.ptr, v.dtype, scratch_, t.count, s);
+    src = scratch_;
   }
-  FERRY_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(pinned_ + t.pinned_offset, direct ? v.ptr : scratch_,
-                                             t.count * sizeof(float), cudaMemcpyDeviceToHost, s),
-                             where() + ": download");
+  FERRY_CUDA_RETURN_IF_ERROR(e, where() + ": output conversion");
+  FERRY_CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(pinned_ + t.pinned_offset, src, t.count * esize, cudaMemcpyDeviceToHost, s), where() + ": download");
   return Status::ok();
+}
+
+// After the stream synchronized: pinned staging -> the caller's FP32 tensor, widened from FP16/BF16 on the host; a
+// large output is split over copy_pool_ (which also spreads the first-touch page faults of a fresh tensor).
+void CudaProgram::finish_download(const Transfer& t, float* out) {
+  const DType staged = staged_type(*t.val);
+  const char* pinned = pinned_ + t.pinned_offset;
+  auto copy = [&](size_t a, size_t b) {
+    const uint16_t* narrow = reinterpret_cast<const uint16_t*>(pinned);
+    if (staged == DType::kFloat16) halves_to_floats(narrow + a, out + a, b - a);
+    else if (staged == DType::kBFloat16) bf16s_to_floats(narrow + a, out + a, b - a);
+    else std::memcpy(out + a, pinned + a * sizeof(float), (b - a) * sizeof(float));
+  };
+  const size_t n = t.count;
+  if (!copy_pool_ || n * sizeof(float) < kParallelCopyBytes) return copy(0, n);
+  constexpr size_t kPiece = size_t{1} << 18;
+  copy_pool_->parallel_for(static_cast<int64_t>((n + kPiece - 1) / kPiece), [&](int64_t p0, int64_t p1) {
+    copy(static_cast<size_t>(p0) * kPiece, std::min(n, static_cast<size_t>(p1) * kPiece));
+  });
 }
 
 }  // namespace ferry::cuda
