@@ -9,7 +9,8 @@
 #
 # Environment: CASES ("model:batch ..."; default "resnet50:256 resnet50:64 resnet50:1 mobilenet_v2:256
 # bert_tiny_enc:256"), VARIANTS ("-" = default; commas separate several VAR=V; default "- FERRY_CUDA_STAGE_F32=1"),
-# STREAMS (extra `--streams N` runs of the default variant, default "2"), ROUNDS (2), PRECISION (fp16).
+# STREAMS (extra `--streams N` runs of the default variant, default "2"), INFLIGHT (extra `--inflight N` runs: N
+# requests in flight on one session, default "2"), ROUNDS (2), PRECISION (fp16).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/device_unpack.sh .device/bundle.tar.xz /tmp/fd >/tmp/unpack.log 2>&1 || { cat /tmp/unpack.log; exit 1; }
@@ -21,7 +22,7 @@ CASES=${CASES:-"resnet50:256 resnet50:64 resnet50:1 mobilenet_v2:256 bert_tiny_e
 VARIANTS=${VARIANTS:-"- FERRY_CUDA_STAGE_F32=1"}
 PRECISION=${PRECISION:-fp16}
 echo "== CUDA unit tests"
-timeout 150 /tmp/fd/bin/ferry_tests --gtest_filter='Cuda*:DeviceOptions*:GpuServe*:DeviceProgramCache*' \
+timeout 200 /tmp/fd/bin/ferry_tests --gtest_filter='Cuda*:DeviceOptions*:GpuServe*:DeviceProgramCache*:ConcurrentSessions*' \
   2>&1 | grep -E "^\[  (PASSED|FAILED) |^\[==========\]|FAILED" | tail -8
 
 ZOO=/tmp/zoo
@@ -72,6 +73,9 @@ for round in $(seq "${ROUNDS:-2}"); do
     done
     for s in ${STREAMS-2}; do
       echo "round $round $m b$b default --streams $s: $(bench "" "$m" "$b" "--streams $s")"
+    done
+    for s in ${INFLIGHT-2}; do
+      echo "round $round $m b$b default --inflight $s: $(bench "" "$m" "$b" "--inflight $s")"
     done
   done
 done

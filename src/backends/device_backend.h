@@ -11,7 +11,7 @@
 //   FERRY_ASSIGN_OR_RETURN(auto backend, create_device_backend("cuda:0", {.precision = DType::kFloat16}));
 //   if (backend->supports(graph, node)) ...
 //   FERRY_ASSIGN_OR_RETURN(auto program, backend->compile(graph, segments));
-//   FERRY_RETURN_IF_ERROR(program->run_segment(0, host_inputs, &host_outputs));
+//   FERRY_RETURN_IF_ERROR(program->run_segment(0, host_inputs, &host_outputs, &timings));
 //
 // Contract (ExecuTorch style):
 //   * supports() is pure and cheap; `graph` has concrete shapes for every value the node touches. It may
@@ -20,6 +20,8 @@
 //     (Status OutOfMemory names the device when compile() cannot). The graph must outlive the program.
 //   * Host tensors crossing the interface are in the graph's declared dtypes (FP32 for float values), whatever
 //     precision the backend computes in.
+//   * run_segment() may be called from several threads at once (requests in flight on one program): the backend
+//     overlaps one call's transfers with another's compute and keeps each call's data apart.
 //   * Errors are Status values naming the node or device; nothing throws or aborts.
 #pragma once
 
@@ -48,7 +50,7 @@ struct DeviceSegmentSpec {
   std::vector<std::string> downloads;
 };
 
-// Timings of the last run_segment() calls of one run, milliseconds (device events; enqueue is host time).
+// Timings of the run_segment() calls of one run, milliseconds (device events; enqueue is host time).
 struct DeviceTimings {
   double enqueue_ms = 0;  // host time spent issuing the work (launches, copies into pinned staging)
   double h2d_ms = 0;
@@ -60,12 +62,11 @@ class DeviceProgram {
  public:
   virtual ~DeviceProgram() = default;
   // Runs segment `k`. `inputs[i]` is the host tensor of spec.uploads[i]; on success `outputs` holds one host
-  // tensor per spec.downloads. Blocks until the outputs are on the host. With transfers off, inputs are
-  // ignored (the device keeps the last ones) and outputs are left empty.
-  virtual Status run_segment(size_t k, const std::vector<const Tensor*>& inputs, std::vector<Tensor>* outputs) = 0;
-  // Accumulated over the run_segment() calls since the last reset_timings().
-  virtual DeviceTimings timings() const = 0;
-  virtual void reset_timings() = 0;
+  // tensor per spec.downloads and this call's timings are added to *timings (when not null). Blocks until the
+  // outputs are on the host. With transfers off, inputs are ignored (the device keeps the last ones) and outputs
+  // are left empty. Thread-safe.
+  virtual Status run_segment(size_t k, const std::vector<const Tensor*>& inputs, std::vector<Tensor>* outputs,
+                             DeviceTimings* timings) = 0;
   // One line: device, precision, arena and weight bytes, fused node count.
   virtual std::string summary() const = 0;
 };

@@ -71,6 +71,7 @@ struct DeviceExecutor::Specialization {
   Model model;
   std::vector<Part> parts;
   std::unique_ptr<DeviceProgram> program;
+  std::mutex cpu_parts_mu;  // CPU parts (CompiledGraph) run one call at a time
   int device_nodes = 0, cpu_nodes = 0;
   std::string fusion_note;  // why this specialization runs without the transformer fusions
 };
@@ -134,13 +135,15 @@ Expected<std::unique_ptr<DeviceExecutor::Specialization>> DeviceExecutor::specia
   return spec;
 }
 
-Expected<DeviceExecutor::Specialization*> DeviceExecutor::specialization_for(const std::vector<Tensor>& inputs) {
+Expected<std::shared_ptr<DeviceExecutor::Specialization>> DeviceExecutor::specialization_for(
+    const std::vector<Tensor>& inputs) {
+  std::lock_guard<std::mutex> lock(mu_);
   for (auto it = specs_.begin(); it != specs_.end(); ++it) {
     bool same = (*it)->key.size() == inputs.size();
     for (size_t i = 0; same && i < inputs.size(); ++i) same = (*it)->key[i] == inputs[i].shape();
     if (!same) continue;
     specs_.splice(specs_.begin(), specs_, it);
-    return specs_.front().get();
+    return specs_.front();
   }
   // Free the device memory of the least recently used programs before planning a new one.
   while (static_cast<int>(specs_.size()) >= options_.cached_programs) specs_.pop_back();
@@ -152,7 +155,13 @@ Expected<DeviceExecutor::Specialization*> DeviceExecutor::specialization_for(con
   if (!spec) return spec.status();
   ++compiles_;
   specs_.push_front(std::move(spec).value());
-  return specs_.front().get();
+  return specs_.front();
+}
+
+DeviceTimings DeviceExecutor::last_timings() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = last_timings_.find(std::this_thread::get_id());
+  return it == last_timings_.end() ? DeviceTimings{} : it->second;
 }
 
 Expected<std::unique_ptr<DeviceExecutor::Specialization>> DeviceExecutor::specialize_with(
@@ -269,8 +278,10 @@ Expected<std::unique_ptr<DeviceExecutor::Specialization>> DeviceExecutor::specia
 }
 
 Expected<std::vector<Tensor>> DeviceExecutor::run(const std::vector<Tensor>& inputs, ThreadPool& pool) {
-  FERRY_ASSIGN_OR_RETURN(Specialization * spec, specialization_for(inputs));
+  FERRY_ASSIGN_OR_RETURN(std::shared_ptr<Specialization> spec, specialization_for(inputs));
   const Graph& g = spec->model.graph;
+  std::unique_lock<std::mutex> cpu_turn(spec->cpu_parts_mu, std::defer_lock);
+  if (spec->cpu_nodes > 0) cpu_turn.lock();
   if (!options_.transfers && (spec->cpu_nodes > 0 || spec->parts.size() != 1))
     return invalid_argument(backend_->name() + ": running without data transfers needs the whole graph on the "
                             "device, but " + std::to_string(spec->cpu_nodes) + " nodes fall back to the CPU");
@@ -281,7 +292,7 @@ Expected<std::vector<Tensor>> DeviceExecutor::run(const std::vector<Tensor>& inp
     if (auto it = g.initializers.find(name); it != g.initializers.end()) return &it->second;
     return nullptr;
   };
-  if (spec->program) spec->program->reset_timings();
+  DeviceTimings timings;
   for (Part& part : spec->parts) {
     std::vector<const Tensor*> ins;
     std::vector<Tensor> in_values;
@@ -292,7 +303,7 @@ Expected<std::vector<Tensor>> DeviceExecutor::run(const std::vector<Tensor>& inp
     }
     std::vector<Tensor> outs;
     if (part.device) {
-      FERRY_RETURN_IF_ERROR(spec->program->run_segment(part.segment, ins, &outs));
+      FERRY_RETURN_IF_ERROR(spec->program->run_segment(part.segment, ins, &outs, &timings));
       if (!options_.transfers) continue;
     } else {
       for (const Tensor* t : ins) in_values.push_back(*t);
@@ -302,7 +313,10 @@ Expected<std::vector<Tensor>> DeviceExecutor::run(const std::vector<Tensor>& inp
     }
     for (size_t k = 0; k < part.outputs.size() && k < outs.size(); ++k) host[part.outputs[k]] = std::move(outs[k]);
   }
-  if (spec->program) last_timings_ = spec->program->timings();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_timings_[std::this_thread::get_id()] = timings;
+  }
   std::vector<Tensor> result;
   for (const auto& name : g.outputs) {
     const Tensor* t = lookup(name);
@@ -318,6 +332,7 @@ Expected<std::vector<Tensor>> DeviceExecutor::run(const std::vector<Tensor>& inp
 
 std::string DeviceExecutor::summary() const {
   std::string s = backend_->name();
+  std::lock_guard<std::mutex> lock(mu_);
   if (specs_.empty()) return s + ": not specialized yet";
   const Specialization& spec = *specs_.front();
   int cpu_parts = 0;

@@ -18,7 +18,10 @@
 
 #include <list>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "backends/device_backend.h"
@@ -39,14 +42,22 @@ class DeviceExecutor {
                                                                        const DeviceOptions& options, int opt_level);
   ~DeviceExecutor();
 
+  // Thread-safe: calls from several threads overlap on the device (one call's transfers with another's compute)
+  // when the whole graph runs there; with CPU fallback parts, calls for one input shape take turns.
   Expected<std::vector<Tensor>> run(const std::vector<Tensor>& inputs, ThreadPool& pool);
-  // Device timings summed over the segments of the last run (zeros before the first run).
-  DeviceTimings last_timings() const { return last_timings_; }
+  // Device timings summed over the segments of the calling thread's last run (zeros before its first run).
+  DeviceTimings last_timings() const;
   // "cuda:0 (NVIDIA H100) fp16: 54 device ops (...) | 2 CPU nodes in 1 part" after the first run.
   std::string summary() const;
   // Specializations compiled so far (a shape seen again while still cached is not compiled again).
-  int compiles() const { return compiles_; }
-  int cached_programs() const { return static_cast<int>(specs_.size()); }
+  int compiles() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return compiles_;
+  }
+  int cached_programs() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<int>(specs_.size());
+  }
 
   struct Specialization;
 
@@ -56,16 +67,17 @@ class DeviceExecutor {
   Expected<std::unique_ptr<Specialization>> specialize_with(const std::vector<Tensor>& inputs, bool fuse_transformers);
   // The compiled specialization for these input shapes: a cached one (moved to the front) or a new one, dropping
   // the least recently used beyond options_.cached_programs (all others when compiling runs out of memory).
-  Expected<Specialization*> specialization_for(const std::vector<Tensor>& inputs);
+  Expected<std::shared_ptr<Specialization>> specialization_for(const std::vector<Tensor>& inputs);
 
   Model model_;
   int opt_level_ = 2;
   bool fuse_transformers_ = false;
   DeviceOptions options_;
   std::unique_ptr<DeviceBackend> backend_;
-  std::list<std::unique_ptr<Specialization>> specs_;  // most recently used first
+  mutable std::mutex mu_;  // guards specs_, compiles_ and last_timings_ (compiling holds it)
+  std::list<std::shared_ptr<Specialization>> specs_;  // most recently used first; a running call keeps its own
   int compiles_ = 0;
-  DeviceTimings last_timings_;
+  std::unordered_map<std::thread::id, DeviceTimings> last_timings_;  // per calling thread
 };
 
 // Parses "cpu", "cuda", "cuda:N" into (kind, ordinal). InvalidArgument otherwise.

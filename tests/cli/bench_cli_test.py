@@ -61,7 +61,7 @@ class Summary(unittest.TestCase):
         self.assertAlmostEqual(j["throughput_qps"], 12 / j["wall_s"], delta=1e-6 * j["throughput_qps"])
         code, out, err = bench(f"{FIX}/demo_cnn.onnx", "--iterations", "2", "--streams", "2")
         self.assertEqual(code, 0, err)
-        self.assertIn("2 streams at once: batch 1 x 4 runs", out)
+        self.assertIn("2 streams x 1 in flight at once: batch 1 x 4 runs", out)
 
     def test_duration(self):
         code, out, err = bench(f"{FIX}/demo_cnn.onnx", "--duration", "0.2", "--json")
@@ -140,6 +140,11 @@ class BadArguments(unittest.TestCase):
 
     def test_bad_streams(self):
         self.expect_bad([f"{FIX}/demo_cnn.onnx", "--streams", "0"], "--streams '0' is not an integer in [1, 64]")
+
+    def test_bad_inflight(self):
+        self.expect_bad([f"{FIX}/demo_cnn.onnx", "--inflight", "0"], "--inflight '0' is not an integer in [1, 16]")
+        # requests in flight on one session are a device feature (the CPU runs one request with all its threads)
+        self.expect_bad([f"{FIX}/demo_cnn.onnx", "--inflight", "2"], "--inflight need --device cuda")
 
     def test_bad_iterations(self):
         self.expect_bad([f"{FIX}/demo_cnn.onnx", "--iterations", "abc"], "--iterations")

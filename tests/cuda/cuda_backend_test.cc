@@ -8,7 +8,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <random>
+#include <thread>
 
 #include "ferry/session.h"
 #include "ir/onnx_import.h"
@@ -309,6 +311,61 @@ TEST(CudaBackend, NarrowStagingIsBitIdenticalToFp32Staging) {
       }
     }
   }
+}
+
+// Several threads on one session: each call takes a staging slot (2 by default), so one call's transfers overlap
+// another's compute; every call must still get exactly its own result. Each thread runs its own inputs; results are
+// compared bit for bit with the same inputs run one at a time. With a CPU fallback part (write_test_model) calls
+// take turns; the stem model runs wholly on the device, with large transfers.
+TEST(CudaBackend, RequestsInFlightOnOneSessionMatchOneAtATime) {
+  std::string why;
+  if (!gpu_available(&why)) GTEST_SKIP() << "no usable CUDA GPU: " << why;
+  struct Case {
+    std::string path;
+    std::function<std::vector<Tensor>(uint32_t)> inputs;
+  };
+  std::vector<Case> cases = {
+      {write_stem_and_matmul_model(),
+       [](uint32_t seed) {
+         return std::vector<Tensor>{random_tensor({32, 3, 128, 128}, seed, 3.0f), random_tensor({5, 8}, seed + 1)};
+       }},
+      {write_test_model(), [](uint32_t seed) { return std::vector<Tensor>{random_tensor({2, 3, 8, 8}, seed)}; }},
+  };
+  constexpr int kThreads = 3, kRuns = 8;
+  for (const Case& c : cases)
+    for (bool graph : {false, true}) {
+      SessionOptions o;
+      o.device = "cuda";
+      o.precision = "fp16";
+      o.cuda_graph = graph;
+      auto s = Session::load(c.path, o);
+      ASSERT_TRUE(s.has_value()) << s.status().to_string();
+      Session& session = **s;
+      std::vector<std::vector<Tensor>> expected(kThreads);
+      for (int t = 0; t < kThreads; ++t) {
+        auto out = session.run(c.inputs(100 + 7 * t));
+        ASSERT_TRUE(out.has_value()) << out.status().to_string();
+        expected[t] = std::move(*out);
+      }
+      std::vector<std::string> errors(kThreads);
+      std::vector<std::thread> threads;
+      for (int t = 0; t < kThreads; ++t)
+        threads.emplace_back([&, t] {
+          const std::vector<Tensor> in = c.inputs(100 + 7 * t);
+          for (int r = 0; r < kRuns && errors[t].empty(); ++r) {
+            auto out = session.run(in);
+            if (!out) {
+              errors[t] = out.status().to_string();
+              break;
+            }
+            for (size_t k = 0; k < out->size(); ++k)
+              if (std::memcmp((*out)[k].raw_data(), expected[t][k].raw_data(), expected[t][k].nbytes()) != 0)
+                errors[t] = "run " + std::to_string(r) + ": output " + std::to_string(k) + " differs";
+          }
+        });
+      for (auto& th : threads) th.join();
+      for (int t = 0; t < kThreads; ++t) EXPECT_EQ(errors[t], "") << c.path << (graph ? " cuda-graph" : "") << " thread " << t;
+    }
 }
 
 // Alternating batch sizes: each shape compiles once and stays cached (device_programs), also as CUDA graphs.

@@ -21,15 +21,14 @@ class FakeProgram final : public DeviceProgram {
  public:
   explicit FakeProgram(std::shared_ptr<Counters> c) : c_(std::move(c)) { ++c_->live; }
   ~FakeProgram() override { --c_->live; }
-  Status run_segment(size_t, const std::vector<const Tensor*>& inputs, std::vector<Tensor>* outputs) override {
+  Status run_segment(size_t, const std::vector<const Tensor*>& inputs, std::vector<Tensor>* outputs,
+                     DeviceTimings*) override {
     outputs->clear();
     Tensor y = Tensor::empty(DType::kFloat, inputs.at(0)->shape());
     for (int64_t i = 0; i < y.numel(); ++i) y.data<float>()[i] = std::max(0.f, inputs[0]->data<float>()[i]);
     outputs->push_back(std::move(y));
     return Status::ok();
   }
-  DeviceTimings timings() const override { return {}; }
-  void reset_timings() override {}
   std::string summary() const override { return "fake program"; }
 
  private:

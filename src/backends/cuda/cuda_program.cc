@@ -32,15 +32,22 @@ CudaProgram::~CudaProgram() {
     for (auto e : s.marks) cudaEventDestroy(e);
   }
   cache_.clear();  // cuDNN execution plans, before their handle
-  for (auto e : ev_)
-    if (e) cudaEventDestroy(e);
+  for (Slot& sl : slots_) {
+    if (sl.copy) {
+      cudaStreamSynchronize(sl.copy);
+      cudaStreamDestroy(sl.copy);
+    }
+    for (cudaEvent_t e : {sl.up_start, sl.up_done, sl.compute_start, sl.compute_done, sl.down_done})
+      if (e) cudaEventDestroy(e);
+    if (sl.stage) cudaFree(sl.stage);
+    if (sl.pinned) cudaFreeHost(sl.pinned);
+  }
   if (cudnn_) cudnnDestroy(cudnn_);
   if (lt_) cublasLtDestroy(lt_);
   if (stream_) cudaStreamDestroy(stream_);
   for (void* p : extra_weights_) cudaFree(p);
-  for (void* p : {arena_, static_cast<void*>(weights_), workspace_, static_cast<void*>(scratch_)})
+  for (void* p : {arena_, static_cast<void*>(weights_), workspace_})
     if (p) cudaFree(p);
-  if (pinned_) cudaFreeHost(pinned_);
 }
 
 Status CudaProgram::create_resources() {
@@ -49,7 +56,6 @@ Status CudaProgram::create_resources() {
   FERRY_CUDNN_RETURN_IF_ERROR(cudnnCreate(&cudnn_), where() + ": cuDNN handle");
   FERRY_CUDNN_RETURN_IF_ERROR(cudnnSetStream(cudnn_, stream_), where());
   FERRY_CUBLAS_RETURN_IF_ERROR(cublasLtCreate(&lt_), where() + ": cuBLASLt handle");
-  for (auto& e : ev_) FERRY_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e), where() + ": event");
   FERRY_CUDA_RETURN_IF_ERROR(cudaMalloc(&workspace_, kWorkspaceBytes),
                              where() + ": workspace of " + std::to_string(kWorkspaceBytes >> 20) + " MiB");
   size_t weight_bytes = size_t{1} << 20;
@@ -206,7 +212,7 @@ Status CudaProgram::init(const std::vector<DeviceSegmentSpec>& specs) {
   FERRY_RETURN_IF_ERROR(create_resources());
   std::vector<std::vector<OpGroup>> groups;
   FERRY_RETURN_IF_ERROR(plan(specs, &groups));
-  size_t pinned_bytes = 0, scratch_elems = 0;
+  size_t pinned_bytes = 0;
   segs_.resize(specs.size());
   for (size_t k = 0; k < specs.size(); ++k) {
     for (auto [names, list] : {std::pair{&specs[k].uploads, &segs_[k].up}, {&specs[k].downloads, &segs_[k].down}})
@@ -216,22 +222,15 @@ Status CudaProgram::init(const std::vector<DeviceSegmentSpec>& specs) {
         if (v.dtype != opt_.precision && v.dtype != DType::kFloat)
           return unsupported(where() + ": value '" + name + "' of type " + dtype_name(v.dtype) + " cannot cross to the host");
         pinned_bytes += align_up(t.count * sizeof(float));
-        scratch_elems = std::max(scratch_elems, t.count);
         list->push_back(t);
       }
   }
-  if (pinned_bytes)
-    FERRY_CUDA_RETURN_IF_ERROR(cudaMallocHost(reinterpret_cast<void**>(&pinned_), pinned_bytes),
-                               where() + ": pinned staging of " + std::to_string(pinned_bytes >> 20) + " MiB");
   if (pinned_bytes >= kParallelCopyBytes) {  // large inputs: parallel host copies (cuda_program_layout.cc)
     const char* e = std::getenv("FERRY_CUDA_COPY_THREADS");
     const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
     const int threads = e ? std::atoi(e) : static_cast<int>(std::min(8u, std::max(1u, hw / 2)));
     if (threads > 1) copy_pool_ = std::make_unique<ThreadPool>(threads);
   }
-  if (scratch_elems)
-    FERRY_CUDA_RETURN_IF_ERROR(cudaMalloc(reinterpret_cast<void**>(&scratch_), scratch_elems * sizeof(float)),
-                               where() + ": conversion scratch");
   for (size_t k = 0; k < groups.size(); ++k)
     for (const OpGroup& grp : groups[k]) {
       if (is_alias_op(*grp.nodes.front())) continue;
@@ -265,7 +264,47 @@ Status CudaProgram::init(const std::vector<DeviceSegmentSpec>& specs) {
     sync_ops_ = true;
     opt_.cuda_graph = false;
   }
+  return create_slots(opt_.transfers ? pinned_bytes : 0);
+}
+
+// FERRY_CUDA_INFLIGHT slots (default 2, 1..8; 1 when profiling, whose per-op events are shared), each with
+// `staging_bytes` of pinned and of device staging.
+Status CudaProgram::create_slots(size_t staging_bytes) {
+  int n = 2;
+  if (const char* e = std::getenv("FERRY_CUDA_INFLIGHT")) n = std::clamp(std::atoi(e), 1, 8);
+  if (profile_ || sync_ops_) n = 1;
+  slots_.resize(static_cast<size_t>(n));
+  for (Slot& sl : slots_) {
+    FERRY_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&sl.copy, cudaStreamNonBlocking), where() + ": copy stream");
+    for (cudaEvent_t* e : {&sl.up_start, &sl.up_done, &sl.compute_start, &sl.compute_done, &sl.down_done})
+      FERRY_CUDA_RETURN_IF_ERROR(cudaEventCreate(e), where() + ": event");
+    if (staging_bytes == 0) continue;
+    FERRY_CUDA_RETURN_IF_ERROR(cudaMallocHost(reinterpret_cast<void**>(&sl.pinned), staging_bytes),
+                               where() + ": pinned staging of " + std::to_string(staging_bytes >> 20) + " MiB");
+    FERRY_CUDA_RETURN_IF_ERROR(cudaMalloc(reinterpret_cast<void**>(&sl.stage), staging_bytes),
+                               where() + ": device staging of " + std::to_string(staging_bytes >> 20) + " MiB");
+  }
   return Status::ok();
+}
+
+Slot& CudaProgram::acquire_slot() {
+  std::unique_lock<std::mutex> lock(slot_mu_);
+  for (;;) {
+    for (Slot& sl : slots_)
+      if (!sl.busy) {
+        sl.busy = true;
+        return sl;
+      }
+    slot_freed_.wait(lock);
+  }
+}
+
+void CudaProgram::release_slot(Slot& sl) {
+  {
+    std::lock_guard<std::mutex> lock(slot_mu_);
+    sl.busy = false;
+  }
+  slot_freed_.notify_one();
 }
 
 // cuDNN 9's Hopper conv kernels overlap their predecessor (programmatic dependent launch, inferred from the A/B in
@@ -309,54 +348,92 @@ Status CudaProgram::enqueue_ops(Segment& seg) {
   return Status::ok();
 }
 
-Status CudaProgram::run_segment(size_t k, const std::vector<const Tensor*>& inputs, std::vector<Tensor>* outputs) {
+Status CudaProgram::run_segment(size_t k, const std::vector<const Tensor*>& inputs, std::vector<Tensor>* outputs,
+                                DeviceTimings* timings) {
   if (k >= segs_.size()) return internal_error(where() + ": no segment " + std::to_string(k));
   Segment& seg = segs_[k];
-  auto t0 = std::chrono::steady_clock::now();
+  if (opt_.transfers) {
+    if (inputs.size() != seg.up.size()) return internal_error(where() + ": wrong number of segment inputs");
+    for (size_t i = 0; i < seg.up.size(); ++i) {
+      const Transfer& t = seg.up[i];
+      const Tensor& h = *inputs[i];
+      if (h.dtype() != DType::kFloat || static_cast<size_t>(h.numel()) != t.count)
+        return invalid_argument(where() + ": host value for upload " + std::to_string(i) + " has type " +
+                                dtype_name(h.dtype()) + " " + shape_to_string(h.shape()) + ", expected float " +
+                                shape_to_string(t.val->shape));
+    }
+  }
   FERRY_CUDA_RETURN_IF_ERROR(cudaSetDevice(opt_.device), where());
+  Slot& sl = acquire_slot();
+  Status st = run_on_slot(seg, inputs, outputs, timings, sl);
+  if (!st.is_ok()) {  // leave nothing of this call running on its slot's buffers
+    cudaStreamSynchronize(sl.copy);
+    cudaStreamSynchronize(stream_);
+  }
+  release_slot(sl);
+  return st;
+}
+
+// One call on its slot: stage and upload on the slot's copy stream; convert, run and convert back on the compute
+// stream once the upload is done; download on the copy stream once the compute is done. Another call's upload
+// overlaps this call's compute, and this call's download the next call's compute.
+Status CudaProgram::run_on_slot(Segment& seg, const std::vector<const Tensor*>& inputs, std::vector<Tensor>* outputs,
+                                DeviceTimings* timings, Slot& sl) {
   const bool io = opt_.transfers;
-  if (io && inputs.size() != seg.up.size()) return internal_error(where() + ": wrong number of segment inputs");
-  FERRY_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[0], stream_), where());
-  for (size_t i = 0; io && i < seg.up.size(); ++i) {
-    const Transfer& t = seg.up[i];
-    const Tensor& h = *inputs[i];
-    if (h.dtype() != DType::kFloat || static_cast<size_t>(h.numel()) != t.count)
-      return invalid_argument(where() + ": host value for upload " + std::to_string(i) + " has type " +
-                              dtype_name(h.dtype()) + " " + shape_to_string(h.shape()) + ", expected float " +
-                              shape_to_string(t.val->shape));
-    FERRY_RETURN_IF_ERROR(upload(t, h.raw_data(), stream_));
+  auto t0 = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(stage_mu_);
+    FERRY_CUDA_RETURN_IF_ERROR(cudaEventRecord(sl.up_start, sl.copy), where());
+    for (size_t i = 0; io && i < seg.up.size(); ++i) FERRY_RETURN_IF_ERROR(stage_upload(seg.up[i], inputs[i]->raw_data(), sl));
+    FERRY_CUDA_RETURN_IF_ERROR(cudaEventRecord(sl.up_done, sl.copy), where());
   }
-  FERRY_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[1], stream_), where());
-  FERRY_RETURN_IF_ERROR(enqueue_ops(seg));
-  FERRY_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[2], stream_), where());
-  for (size_t i = 0; io && i < seg.down.size(); ++i) {
-    FERRY_RETURN_IF_ERROR(download(seg.down[i], stream_));
+  {
+    std::lock_guard<std::mutex> lock(compute_mu_);
+    FERRY_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(stream_, sl.up_done, 0), where());
+    FERRY_CUDA_RETURN_IF_ERROR(cudaEventRecord(sl.compute_start, stream_), where());
+    for (size_t i = 0; io && i < seg.up.size(); ++i) FERRY_RETURN_IF_ERROR(convert_upload(seg.up[i], sl));
+    FERRY_RETURN_IF_ERROR(enqueue_ops(seg));
+    for (size_t i = 0; io && i < seg.down.size(); ++i) FERRY_RETURN_IF_ERROR(convert_download(seg.down[i], sl));
+    FERRY_CUDA_RETURN_IF_ERROR(cudaEventRecord(sl.compute_done, stream_), where());
   }
-  FERRY_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[3], stream_), where());
-  auto t1 = std::chrono::steady_clock::now();
-  FERRY_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_), where() + ": run");
-  outputs->clear();
+  FERRY_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(sl.copy, sl.compute_done, 0), where());
   for (size_t i = 0; io && i < seg.down.size(); ++i) {
     const Transfer& t = seg.down[i];
-    Tensor out = Tensor::empty(DType::kFloat, t.val->shape);
-    finish_download(t, out.data<float>());
-    outputs->push_back(std::move(out));
+    FERRY_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(sl.pinned + t.pinned_offset, sl.stage + t.pinned_offset,
+                                               staged_bytes(t), cudaMemcpyDeviceToHost, sl.copy),
+                               where() + ": download");
+  }
+  FERRY_CUDA_RETURN_IF_ERROR(cudaEventRecord(sl.down_done, sl.copy), where());
+  auto t1 = std::chrono::steady_clock::now();
+  FERRY_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(sl.down_done), where() + ": run");
+  outputs->clear();
+  if (io) {
+    std::lock_guard<std::mutex> lock(stage_mu_);
+    for (const Transfer& t : seg.down) {
+      Tensor out = Tensor::empty(DType::kFloat, t.val->shape);
+      finish_download(t, sl, out.data<float>());
+      outputs->push_back(std::move(out));
+    }
   }
   float ms[3] = {};
-  for (int i = 0; i < 3; ++i) cudaEventElapsedTime(&ms[i], ev_[i], ev_[i + 1]);
-  if (profile_) {
+  cudaEventElapsedTime(&ms[0], sl.up_start, sl.up_done);
+  cudaEventElapsedTime(&ms[1], sl.compute_start, sl.compute_done);
+  cudaEventElapsedTime(&ms[2], sl.compute_done, sl.down_done);
+  if (profile_) {  // one slot when profiling: the marks belong to this call
     for (size_t i = 0; i < seg.ops.size(); ++i) {
       float op_ms = 0;
       cudaEventElapsedTime(&op_ms, seg.marks[i], seg.marks[i + 1]);
       op_ms_[seg.op_types[i] + " " + seg.op_names[i]] += op_ms;
       type_ms_[seg.op_types[i]] += op_ms;
     }
-    if (k == 0) ++profiled_runs_;
+    if (&seg == &segs_.front()) ++profiled_runs_;
   }
-  timings_.enqueue_ms += std::chrono::duration<double, std::milli>(t1 - t0).count();
-  timings_.h2d_ms += ms[0];
-  timings_.compute_ms += ms[1];
-  timings_.d2h_ms += ms[2];
+  if (timings) {
+    timings->enqueue_ms += std::chrono::duration<double, std::milli>(t1 - t0).count();
+    timings->h2d_ms += ms[0];
+    timings->compute_ms += ms[1];
+    timings->d2h_ms += ms[2];
+  }
   return Status::ok();
 }
 

@@ -7,7 +7,9 @@
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -49,6 +51,18 @@ struct Transfer {
   size_t count = 0;  // elements (FP32 on the host)
 };
 
+// One request in flight: its host (pinned) and device staging, each transfer at Transfer::pinned_offset in both,
+// the stream of its H2D and D2H copies, and its events. run_segment() takes a free slot for a call, so a second
+// call's transfers run on its own copy stream while the first one's kernels run on the compute stream.
+struct Slot {
+  char* pinned = nullptr;
+  char* stage = nullptr;
+  cudaStream_t copy = nullptr;
+  cudaEvent_t up_start = nullptr, up_done = nullptr, compute_start = nullptr, compute_done = nullptr,
+              down_done = nullptr;
+  bool busy = false;
+};
+
 struct Segment {
   std::vector<std::unique_ptr<CudaOp>> ops;
   std::vector<std::string> op_names, op_types;  // for FERRY_CUDA_PROFILE
@@ -63,9 +77,8 @@ class CudaProgram final : public DeviceProgram, public BuildContext {
   ~CudaProgram() override;
   Status init(const std::vector<DeviceSegmentSpec>& specs);
 
-  Status run_segment(size_t k, const std::vector<const Tensor*>& inputs, std::vector<Tensor>* outputs) override;
-  DeviceTimings timings() const override { return timings_; }
-  void reset_timings() override { timings_ = {}; }
+  Status run_segment(size_t k, const std::vector<const Tensor*>& inputs, std::vector<Tensor>* outputs,
+                     DeviceTimings* timings) override;
   std::string summary() const override;
 
   const Graph& graph() const override { return graph_; }
@@ -84,10 +97,22 @@ class CudaProgram final : public DeviceProgram, public BuildContext {
   Status plan(const std::vector<DeviceSegmentSpec>& specs, std::vector<std::vector<OpGroup>>* groups);
   void assign_layouts(const std::vector<std::vector<OpGroup>>& groups);
   void pad_conv_inputs(const std::vector<DeviceSegmentSpec>& specs, std::vector<PlanItem>* items);
-  Status upload(const Transfer& t, const void* host, cudaStream_t s);
-  Status download(const Transfer& t, cudaStream_t s);
-  void finish_download(const Transfer& t, float* out);  // after the stream synchronized
-  DType staged_type(const Val& v) const;                // the host<->device staging type of a transfer
+  Status create_slots(size_t staging_bytes);
+  Slot& acquire_slot();
+  void release_slot(Slot& s);
+  Status run_on_slot(Segment& seg, const std::vector<const Tensor*>& inputs, std::vector<Tensor>* outputs,
+                     DeviceTimings* timings, Slot& s);
+  // Transfers (cuda_program_layout.cc): host -> s.pinned -> s.stage on s.copy (stage_upload), s.stage -> the value
+  // on the compute stream (convert_upload); the value -> s.stage on the compute stream (convert_download), then
+  // s.stage -> s.pinned on s.copy, then s.pinned -> the host tensor (finish_download, after the copy finished).
+  Status stage_upload(const Transfer& t, const void* host, Slot& s);
+  Status convert_upload(const Transfer& t, const Slot& s);
+  Status convert_download(const Transfer& t, const Slot& s);
+  void finish_download(const Transfer& t, const Slot& s, float* out);
+  DType staged_type(const Val& v) const;  // the host<->device staging type of a transfer
+  size_t staged_bytes(const Transfer& t) const {
+    return t.count * (staged_type(*t.val) == DType::kFloat ? sizeof(float) : sizeof(uint16_t));
+  }
   Status enqueue_ops(Segment& seg);
   Status enqueue_fenced(Segment& seg, size_t i, const RunContext& rc);
 
@@ -96,7 +121,6 @@ class CudaProgram final : public DeviceProgram, public BuildContext {
   cudaStream_t stream_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;
   cublasLtHandle_t lt_ = nullptr;
-  cudaEvent_t ev_[4] = {};
   void* arena_ = nullptr;
   size_t arena_bytes_ = 0, intermediate_bytes_ = 0;
   char* weights_ = nullptr;
@@ -104,15 +128,17 @@ class CudaProgram final : public DeviceProgram, public BuildContext {
   std::vector<void*> extra_weights_;  // constants past the estimated weight buffer (own allocations, at compile)
   size_t extra_weight_bytes_ = 0;
   void* workspace_ = nullptr;
-  float* scratch_ = nullptr;  // FP32 staging on the device for precision conversion at the edges
-  char* pinned_ = nullptr;
-  std::unique_ptr<ThreadPool> copy_pool_;  // host -> pinned copies of large inputs (cuda_program_layout.cc)
+  std::vector<Slot> slots_;  // FERRY_CUDA_INFLIGHT (default 2) requests in flight at once; 1 when profiling
+  std::mutex slot_mu_;
+  std::condition_variable slot_freed_;
+  std::mutex stage_mu_;    // host staging through copy_pool_, one request at a time
+  std::mutex compute_mu_;  // the compute stream's part of one request at a time (and CUDA graph capture)
+  std::unique_ptr<ThreadPool> copy_pool_;  // host <-> pinned copies of large transfers (cuda_program_layout.cc)
   std::unordered_map<std::string, Val> vals_;
   std::unordered_map<std::string, void*> consts_;
   std::unordered_map<std::string, std::shared_ptr<void>> cache_;  // ops' shared build products (cuDNN plans)
   std::vector<Segment> segs_;
   int fused_nodes_ = 0, ops_ = 0;
-  DeviceTimings timings_;
   // FERRY_CUDA_PROFILE=1: per-op device time (events around every op, CUDA graphs off), printed at destruction.
   bool profile_ = false;
   bool stage_narrow_ = true;  // FP16/BF16 inputs converted on the host while staged (FERRY_CUDA_STAGE_F32=1: off)

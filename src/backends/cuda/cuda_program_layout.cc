@@ -109,15 +109,13 @@ DType CudaProgram::staged_type(const Val& v) const {
   return stage_narrow_ && (v.dtype == DType::kFloat16 || v.dtype == DType::kBFloat16) ? v.dtype : DType::kFloat;
 }
 
-Status CudaProgram::upload(const Transfer& t, const void* host, cudaStream_t s) {
-  Val& v = *t.val;
-  // An FP16/BF16 value is staged in its own type: the host converts while it copies into pinned memory (F16C), so
-  // half the bytes cross PCIe and the device only changes the layout (FERRY_CUDA_STAGE_F32=1: stage FP32 as before).
-  const DType staged = staged_type(v);
+// Host FP32 -> sl.pinned (in the staged type: FP16/BF16 values are converted here, with F16C, so half the bytes cross
+// PCIe; FERRY_CUDA_STAGE_F32=1 stages FP32) -> sl.stage, on the slot's copy stream.
+Status CudaProgram::stage_upload(const Transfer& t, const void* host, Slot& sl) {
+  const DType staged = staged_type(*t.val);
   const size_t esize = staged == DType::kFloat ? sizeof(float) : sizeof(uint16_t);
-  const bool in_place = staged == v.dtype && !v.nhwc;  // nothing left to convert on the device: DMA into the value
-  char* pinned = pinned_ + t.pinned_offset;
-  char* dst = static_cast<char*>(in_place ? v.ptr : scratch_);
+  char* pinned = sl.pinned + t.pinned_offset;
+  char* dst = sl.stage + t.pinned_offset;
   const float* src = static_cast<const float*>(host);
   auto stage = [&](size_t a, size_t b) {  // elements [a, b) into pinned staging
     if (staged == DType::kFloat16) floats_to_halves(src + a, reinterpret_cast<uint16_t*>(pinned) + a, b - a);
@@ -140,73 +138,81 @@ Status CudaProgram::upload(const Transfer& t, const void* host, cudaStream_t s) 
       });
     }
     FERRY_CUDA_RETURN_IF_ERROR(
-        cudaMemcpyAsync(dst + off * esize, pinned + off * esize, len * esize, cudaMemcpyHostToDevice, s),
+        cudaMemcpyAsync(dst + off * esize, pinned + off * esize, len * esize, cudaMemcpyHostToDevice, sl.copy),
         where() + ": upload");
   }
-  if (in_place) return Status::ok();
+  return Status::ok();
+}
+
+// sl.stage -> the value's storage (type and layout), on the compute stream.
+Status CudaProgram::convert_upload(const Transfer& t, const Slot& sl) {
+  Val& v = *t.val;
+  const DType staged = staged_type(v);
+  const void* src = sl.stage + t.pinned_offset;
+  const float* src32 = static_cast<const float*>(src);
+  cudaStream_t s = stream_;
   cudaError_t e;
   if (v.s2d_pad >= 0) {
-    e = nchw_to_space_to_depth(scratch_, staged, v.ptr, v.dtype, v.shape[0], v.shape[1], v.shape[2], v.shape[3],
-                               v.s2d_pad, v.stored_c, s);
+    e = nchw_to_space_to_depth(src, staged, v.ptr, v.dtype, v.shape[0], v.shape[1], v.shape[2], v.shape[3], v.s2d_pad,
+                               v.stored_c, s);
   } else if (v.stored_c > 0) {
-    e = nchw_to_nhwc_padded(scratch_, staged, v.ptr, v.dtype, v.shape[0], v.shape[1], v.shape[2] * v.shape[3],
-                            v.stored_c, s);
+    e = nchw_to_nhwc_padded(src, staged, v.ptr, v.dtype, v.shape[0], v.shape[1], v.shape[2] * v.shape[3], v.stored_c,
+                            s);
   } else if (v.nhwc) {
-    const int64_t n4 = v.shape[0], c = v.shape[1], hw = v.shape[2] * v.shape[3];
+    const int64_t n = v.shape[0], c = v.shape[1], hw = v.shape[2] * v.shape[3];
     if (staged == DType::kFloat16)
-      e = kernels::nchw_to_nhwc<__half, __half>(reinterpret_cast<const __half*>(scratch_), static_cast<__half*>(v.ptr),
-                                                n4, c, hw, s);
+      e = kernels::nchw_to_nhwc<__half, __half>(static_cast<const __half*>(src), static_cast<__half*>(v.ptr), n, c, hw, s);
     else if (staged == DType::kBFloat16)
-      e = kernels::nchw_to_nhwc<__nv_bfloat16, __nv_bfloat16>(reinterpret_cast<const __nv_bfloat16*>(scratch_),
-                                                              static_cast<__nv_bfloat16*>(v.ptr), n4, c, hw, s);
+      e = kernels::nchw_to_nhwc<__nv_bfloat16, __nv_bfloat16>(static_cast<const __nv_bfloat16*>(src),
+                                                              static_cast<__nv_bfloat16*>(v.ptr), n, c, hw, s);
     else if (v.dtype == DType::kFloat16)
-      e = kernels::nchw_to_nhwc<float, __half>(scratch_, static_cast<__half*>(v.ptr), n4, c, hw, s);
+      e = kernels::nchw_to_nhwc<float, __half>(src32, static_cast<__half*>(v.ptr), n, c, hw, s);
     else if (v.dtype == DType::kBFloat16)
-      e = kernels::nchw_to_nhwc<float, __nv_bfloat16>(scratch_, static_cast<__nv_bfloat16*>(v.ptr), n4, c, hw, s);
-    else e = kernels::nchw_to_nhwc<float, float>(scratch_, static_cast<float*>(v.ptr), n4, c, hw, s);
+      e = kernels::nchw_to_nhwc<float, __nv_bfloat16>(src32, static_cast<__nv_bfloat16*>(v.ptr), n, c, hw, s);
+    else e = kernels::nchw_to_nhwc<float, float>(src32, static_cast<float*>(v.ptr), n, c, hw, s);
+  } else if (staged != v.dtype) {
+    e = convert_from_f32(src32, v.ptr, v.dtype, t.count, s);  // FP32 staging into an FP16/BF16 value (STAGE_F32)
   } else {
-    e = convert_from_f32(scratch_, v.ptr, v.dtype, n, s);  // FP32 staging into an FP16/BF16 value (STAGE_F32)
+    e = cudaMemcpyAsync(v.ptr, src, staged_bytes(t), cudaMemcpyDeviceToDevice, s);
   }
   return cuda_status(e, where() + ": input conversion");
 }
 
-// The value's storage -> NCHW in pinned memory, in the staged type (FP16/BF16 values stay narrow over PCIe and are
-// widened on the host by finish_download; FERRY_CUDA_STAGE_F32=1 converts to FP32 on the device as before).
-Status CudaProgram::download(const Transfer& t, cudaStream_t s) {
+// The value's storage -> NCHW in the staged type at sl.stage, on the compute stream (FP16/BF16 stay narrow over PCIe
+// and are widened on the host by finish_download; FERRY_CUDA_STAGE_F32=1 converts to FP32 here).
+Status CudaProgram::convert_download(const Transfer& t, const Slot& sl) {
   Val& v = *t.val;
   const DType staged = staged_type(v);
-  const size_t esize = staged == DType::kFloat ? sizeof(float) : sizeof(uint16_t);
-  const void* src = v.ptr;  // D2H straight from the value when it is stored NCHW in the staged type
-  cudaError_t e = cudaSuccess;
+  void* dst = sl.stage + t.pinned_offset;
+  float* dst32 = static_cast<float*>(dst);
+  cudaStream_t s = stream_;
+  cudaError_t e;
   if (v.nhwc) {
     const int64_t n = v.shape[0], c = v.shape[1], hw = v.shape[2] * v.shape[3];
     if (staged == DType::kFloat16)
-      e = kernels::nhwc_to_nchw<__half, __half>(static_cast<const __half*>(v.ptr), reinterpret_cast<__half*>(scratch_), n,
-                                                c, hw, s);
+      e = kernels::nhwc_to_nchw<__half, __half>(static_cast<const __half*>(v.ptr), static_cast<__half*>(dst), n, c, hw,
+                                                s);
     else if (staged == DType::kBFloat16)
       e = kernels::nhwc_to_nchw<__nv_bfloat16, __nv_bfloat16>(static_cast<const __nv_bfloat16*>(v.ptr),
-                                                              reinterpret_cast<__nv_bfloat16*>(scratch_), n, c, hw, s);
+                                                              static_cast<__nv_bfloat16*>(dst), n, c, hw, s);
     else if (v.dtype == DType::kFloat16)
-      e = kernels::nhwc_to_nchw<__half, float>(static_cast<const __half*>(v.ptr), scratch_, n, c, hw, s);
+      e = kernels::nhwc_to_nchw<__half, float>(static_cast<const __half*>(v.ptr), dst32, n, c, hw, s);
     else if (v.dtype == DType::kBFloat16)
-      e = kernels::nhwc_to_nchw<__nv_bfloat16, float>(static_cast<const __nv_bfloat16*>(v.ptr), scratch_, n, c, hw, s);
-    else e = kernels::nhwc_to_nchw<float, float>(static_cast<const float*>(v.ptr), scratch_, n, c, hw, s);
-    src = scratch_;
+      e = kernels::nhwc_to_nchw<__nv_bfloat16, float>(static_cast<const __nv_bfloat16*>(v.ptr), dst32, n, c, hw, s);
+    else e = kernels::nhwc_to_nchw<float, float>(static_cast<const float*>(v.ptr), dst32, n, c, hw, s);
   } else if (staged != v.dtype) {
-    e = convert_to_f32(v.ptr, v.dtype, scratch_, t.count, s);
-    src = scratch_;
+    e = convert_to_f32(v.ptr, v.dtype, dst32, t.count, s);
+  } else {
+    e = cudaMemcpyAsync(dst, v.ptr, staged_bytes(t), cudaMemcpyDeviceToDevice, s);
   }
-  FERRY_CUDA_RETURN_IF_ERROR(e, where() + ": output conversion");
-  FERRY_CUDA_RETURN_IF_ERROR(
-      cudaMemcpyAsync(pinned_ + t.pinned_offset, src, t.count * esize, cudaMemcpyDeviceToHost, s), where() + ": download");
-  return Status::ok();
+  return cuda_status(e, where() + ": output conversion");
 }
 
-// After the stream synchronized: pinned staging -> the caller's FP32 tensor, widened from FP16/BF16 on the host; a
+// After the slot's download finished: sl.pinned -> the caller's FP32 tensor, widened from FP16/BF16 on the host; a
 // large output is split over copy_pool_ (which also spreads the first-touch page faults of a fresh tensor).
-void CudaProgram::finish_download(const Transfer& t, float* out) {
+void CudaProgram::finish_download(const Transfer& t, const Slot& sl, float* out) {
   const DType staged = staged_type(*t.val);
-  const char* pinned = pinned_ + t.pinned_offset;
+  const char* pinned = sl.pinned + t.pinned_offset;
   auto copy = [&](size_t a, size_t b) {
     const uint16_t* narrow = reinterpret_cast<const uint16_t*>(pinned);
     if (staged == DType::kFloat16) halves_to_floats(narrow + a, out + a, b - a);

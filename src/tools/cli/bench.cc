@@ -26,7 +26,7 @@ namespace {
 struct BenchArgs {
   std::string model;
   std::vector<std::string> shapes;
-  std::string batch, threads, warmup, iterations, duration, profile_iterations, top, seed, streams;
+  std::string batch, threads, warmup, iterations, duration, profile_iterations, top, seed, streams, inflight;
   bool json = false;
   std::string export_profile, export_trace, export_html;
   std::string device = "cpu", precision = "fp32";
@@ -45,7 +45,8 @@ struct BenchOptions {
   int profile_iterations = -1;  // -1: automatic
   int top = 15;
   uint64_t seed = 0;
-  int streams = 1;  // concurrent sessions, each run by its own thread (trtexec --streams)
+  int streams = 1;   // concurrent sessions, each run by its own thread (trtexec --streams)
+  int inflight = 1;  // threads per session: requests in flight on one GPU session (transfers overlap compute)
 };
 
 using Clock = std::chrono::steady_clock;
@@ -109,6 +110,10 @@ Expected<BenchOptions> parse_options(const BenchArgs& a, const std::vector<std::
   if (!a.streams.empty()) {
     FERRY_RETURN_IF_ERROR(parse_int("--streams", a.streams, 1, 64, &v));
     o.streams = static_cast<int>(v);
+  }
+  if (!a.inflight.empty()) {
+    FERRY_RETURN_IF_ERROR(parse_int("--inflight", a.inflight, 1, 16, &v));
+    o.inflight = static_cast<int>(v);
   }
   if (!a.top.empty()) {
     FERRY_RETURN_IF_ERROR(parse_int("--top", a.top, 0, 1000000, &v));
@@ -224,15 +229,15 @@ Status timed_loop(Session& session, const std::vector<Tensor>& inputs, const Ben
   return Status::ok();
 }
 
-// --streams N: every session warms up, then N threads run their own session on the same inputs at once (each
-// --iterations times, or all for --duration); latencies and device splits of all streams are pooled and the
-// throughput is batch x runs / wall time. On a GPU each session has its own stream, so one stream's transfers
-// overlap another's kernels.
-Status concurrent_loop(std::vector<std::unique_ptr<Session>>& sessions, const std::vector<Tensor>& inputs,
-                       const BenchOptions& o, BenchResult* r) {
+// --streams N / --inflight M: every session warms up, then N x M threads run at once, M on each session, on the same
+// inputs (each --iterations times, or all for --duration); latencies and device splits of all threads are pooled and
+// the throughput is batch x runs / wall time. On a GPU each session has its own stream, so one stream's transfers
+// overlap another's kernels; within one session the requests in flight overlap the same way (its staging slots).
+Status concurrent_loop(const std::vector<Session*>& sessions, const std::vector<Tensor>& inputs, const BenchOptions& o,
+                       BenchResult* r) {
   r->warmup = o.warmup;
   for (size_t k = 0; k < sessions.size(); ++k)
-    for (int i = 0; i < o.warmup; ++i) {
+    for (int i = 0; i < o.warmup && (k == 0 || sessions[k] != sessions[k - 1]); ++i) {
       auto t0 = Clock::now();
       auto out = sessions[k]->run(inputs);
       if (!out) return out.status().with_context("stream " + std::to_string(k));
@@ -322,8 +327,8 @@ Status bench_command(const BenchArgs& a, const std::vector<std::string>& extras)
   so.precision = a.precision;
   so.cuda_graph = a.cuda_graph;
   so.device_transfers = !a.no_data_transfers;
-  if (a.device == "cpu" && (a.cuda_graph || a.no_data_transfers))
-    return invalid_argument("--cuda-graph and --no-data-transfers need --device cuda");
+  if (a.device == "cpu" && (a.cuda_graph || a.no_data_transfers || o.inflight > 1))
+    return invalid_argument("--cuda-graph, --no-data-transfers and --inflight need --device cuda");
   r.device = a.device;
   r.precision = a.precision;
   auto t0 = Clock::now();
@@ -335,7 +340,8 @@ Status bench_command(const BenchArgs& a, const std::vector<std::string>& extras)
   std::vector<Tensor> inputs;
   FERRY_RETURN_IF_ERROR(make_inputs(**session, a, o, &inputs, &r));
   r.streams = o.streams;
-  if (o.streams == 1) {
+  r.inflight = o.inflight;
+  if (o.streams == 1 && o.inflight == 1) {
     FERRY_RETURN_IF_ERROR(timed_loop(**session, inputs, o, a.json, &r));
   } else {
     std::vector<std::unique_ptr<Session>> sessions;
@@ -345,12 +351,15 @@ Status bench_command(const BenchArgs& a, const std::vector<std::string>& extras)
       if (!more) return more.status().with_context("stream " + std::to_string(k));
       sessions.push_back(std::move(more).value());
     }
-    FERRY_RETURN_IF_ERROR(concurrent_loop(sessions, inputs, o, &r));
+    std::vector<Session*> runners;  // one per thread: each session o.inflight times, side by side
+    for (auto& sp : sessions)
+      for (int m = 0; m < o.inflight; ++m) runners.push_back(sp.get());
+    FERRY_RETURN_IF_ERROR(concurrent_loop(runners, inputs, o, &r));
     *session = std::move(sessions.front());
   }
   if (a.device != "cpu") r.device_summary = (*session)->device_summary();
   r.stats = compute_latency_stats(r.latencies_ms);
-  if (o.streams == 1)
+  if (o.streams == 1 && o.inflight == 1)
     r.throughput_qps = r.stats.mean_ms > 0 ? static_cast<double>(r.batch) * 1000.0 / r.stats.mean_ms : 0;
   else
     r.throughput_qps = r.wall_s > 0 ? static_cast<double>(r.batch * r.stats.count) / r.wall_s : 0;
@@ -396,6 +405,9 @@ void add_bench_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--streams", args->streams,
                   "concurrent sessions, one thread each, on the same inputs (default 1; --iterations counts per "
                   "stream; throughput = batch x runs / wall time; on the CPU --threads defaults to cores / N)");
+  cmd->add_option("--inflight", args->inflight,
+                  "device: requests in flight on each session, one thread each (default 1); their transfers overlap "
+                  "each other's compute (trtexec overlaps DMA the same way unless --exposeDMA)");
   cmd->add_option("--top", args->top, "layers shown in the per-layer table (default 15)");
   cmd->add_option("--seed", args->seed, "seed of the random inputs (default 0)");
   cmd->add_flag("--json", args->json, "print one JSON object instead of the text summary");

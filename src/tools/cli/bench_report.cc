@@ -132,9 +132,9 @@ void print_summary(std::ostream& os, const BenchResult& r, int top) {
      << " ms, mean = " << fmt("%.3f", s.mean_ms) << " ms, median = " << fmt("%.3f", s.median_ms) << " ms\n";
   os << "Percentiles: p90 = " << fmt("%.3f", s.p90_ms) << " ms, p95 = " << fmt("%.3f", s.p95_ms)
      << " ms, p99 = " << fmt("%.3f", s.p99_ms) << " ms\n";
-  if (r.streams > 1)
-    os << "Throughput: " << fmt("%.2f", r.throughput_qps) << " qps (" << r.streams << " streams at once: batch "
-       << r.batch << " x " << s.count << " runs / " << fmt("%.2f", r.wall_s) << " s)\n";
+  if (r.streams > 1 || r.inflight > 1)
+    os << "Throughput: " << fmt("%.2f", r.throughput_qps) << " qps (" << r.streams << " streams x " << r.inflight
+       << " in flight at once: batch " << r.batch << " x " << s.count << " runs / " << fmt("%.2f", r.wall_s) << " s)\n";
   else
     os << "Throughput: " << fmt("%.2f", r.throughput_qps) << " qps (batch " << r.batch << " x 1000 / mean ms)\n";
   os << "Stddev: " << fmt("%.3f", s.stddev_ms) << " ms, coefficient of variation: " << fmt("%.2f", 100 * s.cov)
@@ -200,7 +200,8 @@ nlohmann::json summary_json(const BenchResult& r) {
                       {"stddev_ms", s.stddev_ms},
                       {"cov", s.cov},
                       {"throughput_qps", r.throughput_qps},
-                      {"streams", r.streams}};
+                      {"streams", r.streams},
+                      {"inflight", r.inflight}};
   j["inputs"] = r.input_descriptions;
   j["device"] = r.device;
   if (!r.device_split.compute_ms.empty()) {

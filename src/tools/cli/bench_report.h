@@ -67,6 +67,7 @@ struct BenchResult {
   LatencyStats stats;
   double throughput_qps = 0;
   int streams = 1;  // concurrent sessions (--streams); > 1: throughput = batch x runs / wall_s
+  int inflight = 1;  // requests in flight per session (--inflight); > 1 also counts throughput by wall time
   LayerProfile profile;
   std::string device = "cpu", precision = "fp32", device_summary;
   DeviceSplit device_split;
