@@ -169,6 +169,7 @@ Expected<ModelConfig> from_proto(const inference::ModelConfig& p, const std::str
     c.precision = it->second;
   }
   FERRY_RETURN_IF_ERROR(int_parameter("device_programs", 1, 64, &c.device_programs));
+  FERRY_RETURN_IF_ERROR(int_parameter("inflight", 1, 8, &c.inflight));
   c.cuda_graph = p.has_optimization() && p.optimization().cuda().graphs();
   if (auto it = c.parameters.find("cuda_graph"); it != c.parameters.end()) {
     if (it->second == "true" || it->second == "1") c.cuda_graph = true;

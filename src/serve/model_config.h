@@ -77,6 +77,7 @@ struct ModelConfig {
   std::string precision = "fp32";
   bool cuda_graph = false;
   int device_programs = 4;  // GPU instances: parameters "device_programs", input-shape programs kept compiled
+  int inflight = 2;         // GPU instances: parameters "inflight", scheduler threads sharing the instance's Session
   std::string default_model_filename = "model.onnx";
   std::map<std::string, std::string> parameters;
   bool from_file = false;  // a config.pbtxt existed

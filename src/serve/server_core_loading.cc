@@ -22,11 +22,11 @@ namespace {
 
 class SessionRunner : public ModelRunner {
  public:
-  explicit SessionRunner(std::unique_ptr<Session> s) : session_(std::move(s)) {}
+  explicit SessionRunner(std::shared_ptr<Session> s) : session_(std::move(s)) {}
   Expected<std::vector<Tensor>> run(const std::vector<Tensor>& inputs) override { return session_->run(inputs); }
 
  private:
-  std::unique_ptr<Session> session_;
+  std::shared_ptr<Session> session_;  // a GPU instance's `inflight` runners share it (its transfers overlap compute)
 };
 
 // A "ferry_builtin" step: inputs/outputs arrive in config order, the step wants its own order.
@@ -130,7 +130,8 @@ Expected<std::shared_ptr<ModelVersion>> ServerCore::Impl::build_version(const Mo
       Status st = complete_model_config(cfg, (*s)->inputs(), (*s)->outputs());
       if (!st.is_ok()) return st;
     }
-    runners.push_back(std::make_unique<SessionRunner>(std::move(s).value()));
+    std::shared_ptr<Session> session = std::move(s).value();
+    for (int k = 0; k < (at.device == "cpu" ? 1 : cfg.inflight); ++k) runners.push_back(std::make_unique<SessionRunner>(session));
   }
   SchedulerOptions sched;
   sched.batching = cfg.max_batch_size > 0 && cfg.dynamic_batching;

@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <vector>
 #include <unistd.h>
 
 #include "serve/instance_placement.h"
@@ -49,13 +51,16 @@ parameters { key: "precision" value { string_value: "fp16" } })", "cfg.pbtxt", "
   EXPECT_TRUE(c->cuda_graph);
 
   EXPECT_EQ(c->device_programs, 4);
+  EXPECT_EQ(c->inflight, 2);
 
   auto d = parse_model_config_text(R"(instance_group [ { kind: KIND_GPU } ]
 parameters { key: "cuda_graph" value { string_value: "true" } }
-parameters { key: "device_programs" value { string_value: "8" } })", "f", "m");
+parameters { key: "device_programs" value { string_value: "8" } }
+parameters { key: "inflight" value { string_value: "3" } })", "f", "m");
   ASSERT_TRUE(d) << d.status().to_string();
   EXPECT_TRUE(d->cuda_graph);
   EXPECT_EQ(d->device_programs, 8);
+  EXPECT_EQ(d->inflight, 3);
   EXPECT_EQ(d->precision, "fp32");
   EXPECT_TRUE(d->instance_groups[0].gpus.empty());
   auto e = parse_model_config_text("instance_group [ { count: 1 } ]", "f", "m");
@@ -74,6 +79,7 @@ TEST(GpuInstances, RejectsBadGroupsAndParameters) {
            "parameters { key: \"precision\" value { string_value: \"fp8\" } }",
            "parameters { key: \"cuda_graph\" value { string_value: \"maybe\" } }",
            "parameters { key: \"device_programs\" value { string_value: \"0\" } }",
+           "parameters { key: \"inflight\" value { string_value: \"9\" } }",
            "optimization { cuda { graphs: true busy_wait_events: true } }",
        }) {
     auto c = parse_model_config_text(bad, "repo/m/config.pbtxt", "m");
@@ -225,6 +231,16 @@ TEST_F(GpuServeTest, GpuInstanceServesLikeCpu) {
   auto json = core_->model_config_json("tiny_add_gpu", "");
   ASSERT_TRUE(json);
   EXPECT_TRUE(contains(*json, R"("gpus":[0],"kind":"KIND_GPU")")) << *json;
+  // Requests at once: the instance's two scheduler threads (parameters.inflight, default 2) share its Session.
+  std::vector<std::future<InferResponse>> pending;
+  for (int i = 0; i < 16; ++i)
+    pending.push_back(std::async(std::launch::async, [this] { return add_ones("tiny_add_gpu"); }));
+  for (auto& f : pending) {
+    InferResponse r = f.get();
+    ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
+    for (int64_t i = 0; i < cpu.outputs[0].tensor.numel(); ++i)
+      ASSERT_NEAR(r.outputs[0].tensor.data<float>()[i], cpu.outputs[0].tensor.data<float>()[i], 1e-5) << i;
+  }
 }
 
 }  // namespace
