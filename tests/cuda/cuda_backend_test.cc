@@ -168,13 +168,17 @@ bool gpu_available(std::string* why) {
   return s.has_value();
 }
 
-std::vector<Tensor> run(const std::string& path, const SessionOptions& o, const Tensor& x) {
+std::vector<Tensor> run(const std::string& path, const SessionOptions& o, const std::vector<Tensor>& inputs) {
   auto s = Session::load(path, o);
   EXPECT_TRUE(s.has_value()) << s.status().to_string();
   if (!s) return {};
-  auto out = (*s)->run({x});
+  auto out = (*s)->run(inputs);
   EXPECT_TRUE(out.has_value()) << out.status().to_string();
   return out ? *out : std::vector<Tensor>{};
+}
+
+std::vector<Tensor> run(const std::string& path, const SessionOptions& o, const Tensor& x) {
+  return run(path, o, std::vector<Tensor>{x});
 }
 
 TEST(DeviceOptions, ParsesDevicesAndPrecisions) {
@@ -303,6 +307,13 @@ TEST(CudaBackend, NarrowStagingIsBitIdenticalToFp32Staging) {
         outs[f32] = std::move(*out);
       }
       SCOPED_TRACE(c.path + " " + precision);
+      auto ref = run(c.path, SessionOptions{}, c.inputs);  // and both near the CPU's FP32 (layout kernels checked)
+      ASSERT_EQ(ref.size(), outs[0].size());
+      for (size_t k = 0; k < ref.size(); ++k) {
+        double range = 1.0;
+        for (int64_t i = 0; i < ref[k].numel(); ++i) range = std::max(range, double(std::fabs(ref[k].data<float>()[i])));
+        expect_close(ref[k], outs[0][k], 0.0, (std::string(precision) == "bf16" ? 3e-2 : 5e-3) * range);
+      }
       ASSERT_EQ(outs[0].size(), outs[1].size());
       for (size_t k = 0; k < outs[0].size(); ++k) {
         ASSERT_EQ(outs[0][k].shape(), outs[1][k].shape());

@@ -3,6 +3,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <type_traits>
+
 #include "backends/cuda/cuda_ops.h"
 
 namespace ferry::cuda {
@@ -21,9 +23,19 @@ __global__ void to_f32(const T* __restrict__ src, float* __restrict__ dst, size_
     dst[i] = static_cast<float>(src[i]);
 }
 
+// Stores a thread's N channel values (a 16-byte aligned register array) as 16-byte vectors: a warp's stores then
+// cover whole sectors instead of one 2-4 byte element per thread 32 bytes apart.
+template <typename T, int N>
+__device__ __forceinline__ void store_channels(T* d, const T* v) {
+  static_assert((N * sizeof(T)) % 16 == 0, "whole 16-byte vectors");
+#pragma unroll
+  for (int i = 0; i < static_cast<int>(N * sizeof(T) / 16); ++i)
+    reinterpret_cast<uint4*>(d)[i] = reinterpret_cast<const uint4*>(v)[i];
+}
+
 // One thread per pixel: reads its c channels (coalesced across the warp per channel), writes cs stored channels
-// (the ones past c zero) as one contiguous run.
-template <typename S, typename T>
+// (the ones past c zero) as one contiguous run. CS > 0: cs == CS known at compile time, stored as vectors.
+template <typename S, typename T, int CS>
 __global__ void nchw_to_nhwc_pad(const S* __restrict__ src, T* __restrict__ dst, int64_t n, int64_t c, int64_t hw,
                                  int64_t cs) {
   const int64_t pixels = n * hw;
@@ -31,30 +43,53 @@ __global__ void nchw_to_nhwc_pad(const S* __restrict__ src, T* __restrict__ dst,
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t b = i / hw, p = i - b * hw;
     const S* s = src + b * c * hw + p;
-    T* d = dst + i * cs;
-    for (int64_t ch = 0; ch < cs; ++ch) d[ch] = ch < c ? static_cast<T>(s[ch * hw]) : static_cast<T>(0.0f);
+    if constexpr (CS > 0) {
+      __align__(16) T v[CS];
+#pragma unroll
+      for (int ch = 0; ch < CS; ++ch) v[ch] = ch < c ? static_cast<T>(s[ch * hw]) : static_cast<T>(0.0f);
+      store_channels<T, CS>(dst + i * CS, v);
+    } else {
+      T* d = dst + i * cs;
+      for (int64_t ch = 0; ch < cs; ++ch) d[ch] = ch < c ? static_cast<T>(s[ch * hw]) : static_cast<T>(0.0f);
+    }
   }
 }
 
 // Space-to-depth of an image for a stride-2 stem conv (conv_layout.h): one thread per stored pixel (n, y, x) writes
 // its cs channels; channel (dy * 2 + dx) * c + ch holds src[n, ch, 2y + dy - pad, 2x + dx - pad] (0 outside).
-template <typename S, typename T>
+template <typename S, typename T, int CS>
 __global__ void nchw_to_s2d(const S* __restrict__ src, T* __restrict__ dst, int64_t n, int64_t c, int64_t h,
                             int64_t w, int64_t pad, int64_t hs, int64_t ws, int64_t cs) {
   const int64_t pixels = n * hs * ws;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < pixels;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t b = i / (hs * ws), yx = i - b * hs * ws, y = yx / ws, x = yx - y * ws;
-    T* d = dst + i * cs;
-    for (int64_t ch = 0; ch < cs; ++ch) {
+    auto value = [&](int64_t ch) {
       T v = static_cast<T>(0.0f);
       if (ch < 4 * c) {
         const int64_t q = ch / c, cc = ch - q * c, iy = 2 * y + q / 2 - pad, ix = 2 * x + q % 2 - pad;
         if (iy >= 0 && iy < h && ix >= 0 && ix < w) v = static_cast<T>(src[((b * c + cc) * h + iy) * w + ix]);
       }
-      d[ch] = v;
+      return v;
+    };
+    if constexpr (CS > 0) {
+      __align__(16) T v[CS];
+#pragma unroll
+      for (int ch = 0; ch < CS; ++ch) v[ch] = value(ch);
+      store_channels<T, CS>(dst + i * CS, v);
+    } else {
+      T* d = dst + i * cs;
+      for (int64_t ch = 0; ch < cs; ++ch) d[ch] = value(ch);
     }
   }
+}
+
+// Launches kernel<CS> for the stored channel counts ferry uses (8: padded stems, 16: space-to-depth), else CS = 0.
+template <typename Launch>
+cudaError_t with_stored_channels(int64_t cs, Launch&& launch) {
+  if (cs == 16) return launch(std::integral_constant<int, 16>{});
+  if (cs == 8) return launch(std::integral_constant<int, 8>{});
+  return launch(std::integral_constant<int, 0>{});
 }
 
 __global__ void fence_kernel() {}
@@ -86,8 +121,12 @@ cudaError_t nchw_to_nhwc_padded(const void* src, DType src_type, void* dst, DTyp
   if (c_stored < c) return cudaErrorInvalidValue;
   const unsigned grid = grid_for(static_cast<size_t>(n * hw));
   return with_edge_types(src, src_type, dst, dst_type, [&](auto* s, auto* d) {
-    nchw_to_nhwc_pad<<<grid, 256, 0, stream>>>(s, d, n, c, hw, c_stored);
-    return cudaGetLastError();
+    return with_stored_channels(c_stored, [&](auto cs) {
+      using S = std::remove_const_t<std::remove_pointer_t<decltype(s)>>;
+      using T = std::remove_pointer_t<decltype(d)>;
+      nchw_to_nhwc_pad<S, T, decltype(cs)::value><<<grid, 256, 0, stream>>>(s, d, n, c, hw, c_stored);
+      return cudaGetLastError();
+    });
   });
 }
 
@@ -97,8 +136,12 @@ cudaError_t nchw_to_space_to_depth(const void* src, DType src_type, void* dst, D
   if (c_stored < 4 * c || pad < 0) return cudaErrorInvalidValue;
   const unsigned grid = grid_for(static_cast<size_t>(n * hs * ws));
   return with_edge_types(src, src_type, dst, dst_type, [&](auto* s, auto* d) {
-    nchw_to_s2d<<<grid, 256, 0, stream>>>(s, d, n, c, h, w, pad, hs, ws, c_stored);
-    return cudaGetLastError();
+    return with_stored_channels(c_stored, [&](auto cs) {
+      using S = std::remove_const_t<std::remove_pointer_t<decltype(s)>>;
+      using T = std::remove_pointer_t<decltype(d)>;
+      nchw_to_s2d<S, T, decltype(cs)::value><<<grid, 256, 0, stream>>>(s, d, n, c, h, w, pad, hs, ws, c_stored);
+      return cudaGetLastError();
+    });
   });
 }
 
