@@ -19,34 +19,12 @@ MODELS=${MODELS:-"resnet50 mobilenet_v2 resnet18 efficientnet_b0 vit_b_16 vit_b_
 CONTROL_MODELS=${CONTROL_MODELS-"resnet50 vit_b_16_probe bert_tiny_enc"}
 CONTROL_ENV=${CONTROL_ENV:-FERRY_CUDA_FENCE=none,FERRY_CUDA_1X1_GEMM=0}  # resnet50's residual convs are 1x1 GEMMs otherwise
 left() { echo $((BUDGET - SECONDS)); }
-scripts/device_unpack.sh .device/bundle.tar.xz /tmp/fd >/tmp/unpack.log 2>&1 || { cat /tmp/unpack.log; exit 1; }
-# shellcheck disable=SC1091
-. /tmp/fd/env.sh
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-python3 -c "import torch; print('torch', torch.__version__, 'cuDNN', torch.backends.cudnn.version())" 2>/dev/null
-
-echo "== CUDA unit tests"
-timeout 120 /tmp/fd/bin/ferry_tests --gtest_filter='Cuda*:ConvLayout*:DeviceOptions*:GpuServe*:AttentionLayout*' \
-  2>&1 | grep -E "^\[  (PASSED|FAILED) |^\[==========\]|FAILED" | tail -8
-kt=/tmp/fd/bin/ferry_cuda_kernels_test
-[ -x "$kt" ] && timeout 120 "$kt" 2>&1 | tail -2
-
+. scripts/device_common.sh
+device_setup
+device_unit_tests 'Cuda*:ConvLayout*:DeviceOptions*:GpuServe*:AttentionLayout*'
 ZOO=/tmp/zoo
-mkdir -p "$ZOO"
-cp .device/*.onnx "$ZOO"/ 2>/dev/null
-need=""
-for m in $MODELS; do [ -f "$ZOO/$m.onnx" ] || [ "${m#vit_b_16}" != "$m" ] || need="$need $m"; done
 # shellcheck disable=SC2086
-[ -n "$need" ] && (cd /tmp/fd/share && timeout 240 python3 -c "
-import functools, runpy, sys, torch
-torch.onnx.export = functools.partial(torch.onnx.export, dynamo=False)
-sys.argv = ['export_zoo.py'] + sys.argv[1:]
-runpy.run_path('export_zoo.py', run_name='__main__')" "$ZOO" $need) >/tmp/export.log 2>&1
-case " $MODELS " in *" vit_b_16"*)
-  [ -f "$ZOO/vit_b_16.onnx" ] || (cd /tmp/fd/share && timeout 200 python3 "$OLDPWD/scripts/device_export_vit.py" "$ZOO") \
-    >>/tmp/export.log 2>&1 ;;
-esac
-echo "== exported at ${SECONDS}s: $(cd "$ZOO" && ls ./*.onnx | tr '\n' ' ')"
+device_export_zoo "$ZOO" $MODELS
 
 for b in $BATCHES; do
   echo "== zoo check, batch $b, --repeat ${REPEAT:-3} ($(left)s left)"

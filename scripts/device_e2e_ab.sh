@@ -13,30 +13,15 @@
 # requests in flight on one session, default "2"), ROUNDS (2), PRECISION (fp16).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-scripts/device_unpack.sh .device/bundle.tar.xz /tmp/fd >/tmp/unpack.log 2>&1 || { cat /tmp/unpack.log; exit 1; }
-# shellcheck disable=SC1091
-. /tmp/fd/env.sh
-head -1 /tmp/fd/MANIFEST
-nvidia-smi --query-gpu=name,driver_version,pcie.link.gen.current,pcie.link.width.current --format=csv,noheader
+. scripts/device_common.sh
+device_setup
 CASES=${CASES:-"resnet50:256 resnet50:64 resnet50:1 mobilenet_v2:256 bert_tiny_enc:256"}
 VARIANTS=${VARIANTS:-"- FERRY_CUDA_STAGE_F32=1"}
 PRECISION=${PRECISION:-fp16}
-echo "== CUDA unit tests"
-timeout 200 /tmp/fd/bin/ferry_tests --gtest_filter='Cuda*:DeviceOptions*:GpuServe*:DeviceProgramCache*:ConcurrentSessions*' \
-  2>&1 | grep -E "^\[  (PASSED|FAILED) |^\[==========\]|FAILED" | tail -8
-
+device_unit_tests 'Cuda*:DeviceOptions*:GpuServe*:DeviceProgramCache*:ConcurrentSessions*'
 ZOO=/tmp/zoo
-mkdir -p "$ZOO"
-cp .device/*.onnx "$ZOO"/ 2>/dev/null
-need=""
-for c in $CASES; do m=${c%%:*}; [ -f "$ZOO/$m.onnx" ] || case " $need " in *" $m "*) ;; *) need="$need $m" ;; esac; done
-# shellcheck disable=SC2086
-[ -n "$need" ] && (cd /tmp/fd/share && timeout 240 python3 -c "
-import functools, runpy, sys, torch
-torch.onnx.export = functools.partial(torch.onnx.export, dynamo=False)
-sys.argv = ['export_zoo.py'] + sys.argv[1:]
-runpy.run_path('export_zoo.py', run_name='__main__')" "$ZOO" $need) >/tmp/export.log 2>&1
-echo "== exported at ${SECONDS}s"
+# shellcheck disable=SC2046
+device_export_zoo "$ZOO" $(for c in $CASES; do echo "${c%%:*}"; done)
 
 first=${CASES%% *}
 m=${first%%:*}; b=${first##*:}

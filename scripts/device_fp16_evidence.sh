@@ -15,33 +15,12 @@ BUDGET=${BUDGET:-560}
 BATCH=${BATCH:-32}
 MODELS=${MODELS:-"resnet50 resnet18 vit_b_16_probe bert_tiny_enc yolo_like mobilenet_v2 efficientnet_b0"}
 left() { echo $((BUDGET - SECONDS)); }
-scripts/device_unpack.sh .device/bundle.tar.xz /tmp/fd >/tmp/unpack.log 2>&1 || { cat /tmp/unpack.log; exit 1; }
-# shellcheck disable=SC1091
-. /tmp/fd/env.sh
-head -1 /tmp/fd/MANIFEST
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-python3 -c "import torch; print('torch', torch.__version__, 'cuDNN', torch.backends.cudnn.version())" 2>/dev/null
-
-echo "== CUDA unit tests"
-timeout 150 /tmp/fd/bin/ferry_tests --gtest_filter='Cuda*:ConvLayout*:DeviceOptions*:GpuServe*:AttentionLayout*:DeviceProgramCache*:ConcurrentSessions*' \
-  2>&1 | grep -E "^\[  (PASSED|FAILED) |^\[==========\]|FAILED" | tail -8
-
+. scripts/device_common.sh
+device_setup
+device_unit_tests 'Cuda*:ConvLayout*:DeviceOptions*:GpuServe*:AttentionLayout*:DeviceProgramCache*:ConcurrentSessions*'
 ZOO=/tmp/zoo
-mkdir -p "$ZOO"
-cp .device/*.onnx "$ZOO"/ 2>/dev/null
-need=""
-for m in $MODELS; do [ -f "$ZOO/$m.onnx" ] || [ "${m#vit_b_16}" != "$m" ] || need="$need $m"; done
 # shellcheck disable=SC2086
-[ -n "$need" ] && (cd /tmp/fd/share && timeout 240 python3 -c "
-import functools, runpy, sys, torch
-torch.onnx.export = functools.partial(torch.onnx.export, dynamo=False)
-sys.argv = ['export_zoo.py'] + sys.argv[1:]
-runpy.run_path('export_zoo.py', run_name='__main__')" "$ZOO" $need) >/tmp/export.log 2>&1
-case " $MODELS " in *" vit_b_16"*)
-  [ -f "$ZOO/vit_b_16_probe.onnx" ] || (cd /tmp/fd/share && timeout 200 python3 "$OLDPWD/scripts/device_export_vit.py" "$ZOO") \
-    >>/tmp/export.log 2>&1 ;;
-esac
-echo "== exported at ${SECONDS}s: $(cd "$ZOO" && ls ./*.onnx | tr '\n' ' ')"
+device_export_zoo "$ZOO" $MODELS
 
 echo "== PyTorch FP16 vs ferry FP16 on the same weights, batch $BATCH ($(left)s left)"
 timeout "$(left)" python3 tests/cuda/device_torch_fp16_accuracy.py /tmp/fd/bin/ferry "$ZOO" /tmp/fd/share/export_zoo.py \
