@@ -9,7 +9,9 @@
 //
 // Loading parses the file, sorts and verifies the graph, infers types and shapes (symbolic dims stay symbolic),
 // and builds one kernel per node. run() checks inputs against the declared types (count, dtype, rank, fixed
-// dims) and returns InvalidArgument naming the input at fault. A Session may be run from one thread at a time.
+// dims) and returns InvalidArgument naming the input at fault. A CPU Session may be run from one thread at a time;
+// a device Session (SessionOptions::device "cuda") from several at once: their requests overlap on the GPU (one's
+// transfers with another's kernels; CPU fallback parts take turns).
 #pragma once
 
 #include <cstdint>
@@ -74,7 +76,8 @@ class Session {
   // Calls `observer` after each top-level node runs (ferry bench --export-profile/--export-trace); an empty
   // function turns observation off. Observing costs two clock reads per node.
   void set_node_observer(std::function<void(const NodeEvent&)> observer);
-  // Device runs only: timings of the last run, and a one-line description of the partition and program.
+  // Device runs only: timings of the calling thread's last run, and a one-line description of the partition and
+  // program.
   DeviceRunTimings last_device_timings() const;
   std::string device_summary() const;
 

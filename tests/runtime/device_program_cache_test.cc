@@ -3,7 +3,11 @@
 // GPU over a fake backend that takes Relu nodes and computes them on the host.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <memory>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "core/threadpool.h"
 #include "runtime/device_executor.h"
@@ -12,9 +16,9 @@ namespace ferry {
 namespace {
 
 struct Counters {
-  int compiles = 0;
-  int live = 0;           // programs not yet destroyed
-  int oom_at_live = 1000;  // compile() answers OutOfMemory while this many programs are alive
+  std::atomic<int> compiles = 0;
+  std::atomic<int> live = 0;            // programs not yet destroyed (the last holder may be any thread)
+  std::atomic<int> oom_at_live = 1000;  // compile() answers OutOfMemory while this many programs are alive
 };
 
 class FakeProgram final : public DeviceProgram {
@@ -94,10 +98,10 @@ struct Fixture {
 TEST(DeviceProgramCache, AlternatingShapesCompileOncePerShape) {
   Fixture f(4);
   for (int64_t rows : {2, 5, 2, 5, 2, 7, 5}) f.run(rows);
-  EXPECT_EQ(f.counters->compiles, 3);
+  EXPECT_EQ(f.counters->compiles.load(), 3);
   EXPECT_EQ(f.ex->compiles(), 3);
   EXPECT_EQ(f.ex->cached_programs(), 3);
-  EXPECT_EQ(f.counters->live, 3);
+  EXPECT_EQ(f.counters->live.load(), 3);
   EXPECT_NE(f.ex->summary().find("3 of 4 input-shape programs cached, 3 compiled"), std::string::npos)
       << f.ex->summary();
 }
@@ -105,19 +109,19 @@ TEST(DeviceProgramCache, AlternatingShapesCompileOncePerShape) {
 TEST(DeviceProgramCache, OneProgramRecompilesOnEveryChange) {
   Fixture f(1);
   for (int64_t rows : {2, 5, 2, 5}) f.run(rows);
-  EXPECT_EQ(f.counters->compiles, 4);
-  EXPECT_EQ(f.counters->live, 1);  // the old program is freed before the new one compiles
+  EXPECT_EQ(f.counters->compiles.load(), 4);
+  EXPECT_EQ(f.counters->live.load(), 1);  // the old program is freed before the new one compiles
 }
 
 TEST(DeviceProgramCache, LeastRecentlyUsedIsDropped) {
   Fixture f(2);
   for (int64_t rows : {1, 2, 1, 3}) f.run(rows);  // 3 drops 2 (1 was used after it)
-  EXPECT_EQ(f.counters->compiles, 3);
+  EXPECT_EQ(f.counters->compiles.load(), 3);
   f.run(1);  // still cached
-  EXPECT_EQ(f.counters->compiles, 3);
+  EXPECT_EQ(f.counters->compiles.load(), 3);
   f.run(2);  // was dropped
-  EXPECT_EQ(f.counters->compiles, 4);
-  EXPECT_EQ(f.counters->live, 2);
+  EXPECT_EQ(f.counters->compiles.load(), 4);
+  EXPECT_EQ(f.counters->live.load(), 2);
 }
 
 TEST(DeviceProgramCache, OutOfMemoryDropsCachedProgramsAndRetries) {
@@ -125,11 +129,11 @@ TEST(DeviceProgramCache, OutOfMemoryDropsCachedProgramsAndRetries) {
   f.counters->oom_at_live = 2;
   f.run(1);
   f.run(2);  // live 1 -> compiles
-  EXPECT_EQ(f.counters->live, 2);
+  EXPECT_EQ(f.counters->live.load(), 2);
   f.run(3);  // live 2 -> OutOfMemory, the two cached programs are dropped, the retry compiles
-  EXPECT_EQ(f.counters->compiles, 3);
+  EXPECT_EQ(f.counters->compiles.load(), 3);
   EXPECT_EQ(f.ex->cached_programs(), 1);
-  EXPECT_EQ(f.counters->live, 1);
+  EXPECT_EQ(f.counters->live.load(), 1);
 }
 
 TEST(DeviceProgramCache, OutOfMemoryWithNothingCachedIsReported) {
@@ -140,6 +144,35 @@ TEST(DeviceProgramCache, OutOfMemoryWithNothingCachedIsReported) {
   ASSERT_FALSE(out.has_value());
   EXPECT_EQ(out.status().code(), StatusCode::kOutOfMemory);
   EXPECT_NE(out.status().message().find("fake:0"), std::string::npos);
+}
+
+// run() from several threads at once (GPU sessions take requests in flight): different shapes on every thread, with
+// room for only two programs, so specializations are compiled, dropped and reused while others run them; the CPU
+// fallback part (Neg) takes turns. Every result must be right and every program freed at the end.
+TEST(DeviceProgramCache, ConcurrentRunsWithEvictionStayCorrect) {
+  Fixture f(2);
+  constexpr int kThreads = 4, kRuns = 60;
+  std::vector<std::string> errors(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < kRuns && errors[t].empty(); ++r) {
+        const int64_t rows = 1 + (t + r) % 3;
+        Tensor x = Tensor::empty(DType::kFloat, {rows, 3});
+        for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = static_cast<float>(t * 100 + r) - 3.f * i;
+        auto out = f.ex->run({x}, f.pool);
+        if (!out) {
+          errors[t] = out.status().to_string();
+          break;
+        }
+        for (int64_t i = 0; i < x.numel(); ++i)
+          if ((*out)[0].data<float>()[i] != -std::max(0.f, x.data<float>()[i])) errors[t] = "wrong value";
+      }
+    });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(errors[t], "") << "thread " << t;
+  EXPECT_LE(f.ex->cached_programs(), 2);
+  EXPECT_EQ(f.counters->live.load(), f.ex->cached_programs());  // programs no call holds any more are freed
 }
 
 }  // namespace
