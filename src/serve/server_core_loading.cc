@@ -131,7 +131,8 @@ Expected<std::shared_ptr<ModelVersion>> ServerCore::Impl::build_version(const Mo
       if (!st.is_ok()) return st;
     }
     std::shared_ptr<Session> session = std::move(s).value();
-    for (int k = 0; k < (at.device == "cpu" ? 1 : cfg.inflight); ++k) runners.push_back(std::make_unique<SessionRunner>(session));
+    const int threads = at.device == "cpu" ? 1 : cfg.inflight;  // scheduler threads on this instance's Session
+    for (int k = 0; k < threads; ++k) runners.push_back(std::make_unique<SessionRunner>(session));
   }
   SchedulerOptions sched;
   sched.batching = cfg.max_batch_size > 0 && cfg.dynamic_batching;

@@ -311,7 +311,8 @@ TEST(CudaBackend, NarrowStagingIsBitIdenticalToFp32Staging) {
       ASSERT_EQ(ref.size(), outs[0].size());
       for (size_t k = 0; k < ref.size(); ++k) {
         double range = 1.0;
-        for (int64_t i = 0; i < ref[k].numel(); ++i) range = std::max(range, double(std::fabs(ref[k].data<float>()[i])));
+        for (int64_t i = 0; i < ref[k].numel(); ++i)
+          range = std::max(range, double(std::fabs(ref[k].data<float>()[i])));
         expect_close(ref[k], outs[0][k], 0.0, (std::string(precision) == "bf16" ? 3e-2 : 5e-3) * range);
       }
       ASSERT_EQ(outs[0].size(), outs[1].size());
@@ -375,7 +376,8 @@ TEST(CudaBackend, RequestsInFlightOnOneSessionMatchOneAtATime) {
           }
         });
       for (auto& th : threads) th.join();
-      for (int t = 0; t < kThreads; ++t) EXPECT_EQ(errors[t], "") << c.path << (graph ? " cuda-graph" : "") << " thread " << t;
+      for (int t = 0; t < kThreads; ++t)
+        EXPECT_EQ(errors[t], "") << c.path << (graph ? " cuda-graph" : "") << " thread " << t;
     }
 }
 

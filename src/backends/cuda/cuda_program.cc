@@ -384,7 +384,8 @@ Status CudaProgram::run_on_slot(Segment& seg, const std::vector<const Tensor*>& 
   {
     std::lock_guard<std::mutex> lock(stage_mu_);
     FERRY_CUDA_RETURN_IF_ERROR(cudaEventRecord(sl.up_start, sl.copy), where());
-    for (size_t i = 0; io && i < seg.up.size(); ++i) FERRY_RETURN_IF_ERROR(stage_upload(seg.up[i], inputs[i]->raw_data(), sl));
+    for (size_t i = 0; io && i < seg.up.size(); ++i)
+      FERRY_RETURN_IF_ERROR(stage_upload(seg.up[i], inputs[i]->raw_data(), sl));
     FERRY_CUDA_RETURN_IF_ERROR(cudaEventRecord(sl.up_done, sl.copy), where());
   }
   {

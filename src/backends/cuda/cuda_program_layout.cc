@@ -161,7 +161,8 @@ Status CudaProgram::convert_upload(const Transfer& t, const Slot& sl) {
   } else if (v.nhwc) {
     const int64_t n = v.shape[0], c = v.shape[1], hw = v.shape[2] * v.shape[3];
     if (staged == DType::kFloat16)
-      e = kernels::nchw_to_nhwc<__half, __half>(static_cast<const __half*>(src), static_cast<__half*>(v.ptr), n, c, hw, s);
+      e = kernels::nchw_to_nhwc<__half, __half>(static_cast<const __half*>(src), static_cast<__half*>(v.ptr), n, c, hw,
+                                                s);
     else if (staged == DType::kBFloat16)
       e = kernels::nchw_to_nhwc<__nv_bfloat16, __nv_bfloat16>(static_cast<const __nv_bfloat16*>(src),
                                                               static_cast<__nv_bfloat16*>(v.ptr), n, c, hw, s);
