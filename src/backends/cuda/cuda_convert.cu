@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "backends/cuda/cuda_ops.h"
+#include "backends/cuda/kernels/launch.h"
 
 namespace ferry::cuda {
 
@@ -101,13 +102,20 @@ unsigned grid_for(size_t n) {
 
 }  // namespace
 
-// Calls f(src as S*, dst as T*) for the supported (src_type, dst_type) pairs: FP32 to any, or FP16/BF16 to itself.
-template <typename F>
+// Calls f(src as S*, dst as T*) for the supported (src_type, dst_type) pairs: FP32 to any, FP16/BF16 to itself, and
+// with kWiden also FP16/BF16 to FP32 (downloads).
+template <bool kWiden = false, typename F>
 cudaError_t with_edge_types(const void* src, DType src_type, void* dst, DType dst_type, F&& f) {
   if (src_type == DType::kFloat) {
     if (dst_type == DType::kFloat16) return f(static_cast<const float*>(src), static_cast<__half*>(dst));
     if (dst_type == DType::kBFloat16) return f(static_cast<const float*>(src), static_cast<__nv_bfloat16*>(dst));
     return f(static_cast<const float*>(src), static_cast<float*>(dst));
+  }
+  if constexpr (kWiden) {
+    if (dst_type == DType::kFloat && src_type == DType::kFloat16)
+      return f(static_cast<const __half*>(src), static_cast<float*>(dst));
+    if (dst_type == DType::kFloat && src_type == DType::kBFloat16)
+      return f(static_cast<const __nv_bfloat16*>(src), static_cast<float*>(dst));
   }
   if (src_type != dst_type) return cudaErrorInvalidValue;
   if (src_type == DType::kFloat16) return f(static_cast<const __half*>(src), static_cast<__half*>(dst));
@@ -143,6 +151,18 @@ cudaError_t nchw_to_space_to_depth(const void* src, DType src_type, void* dst, D
       return cudaGetLastError();
     });
   });
+}
+
+cudaError_t nchw_to_nhwc_typed(const void* src, DType src_type, void* dst, DType dst_type, int64_t n, int64_t c,
+                               int64_t hw, cudaStream_t stream) {
+  return with_edge_types(src, src_type, dst, dst_type,
+                         [&](auto* s, auto* d) { return kernels::nchw_to_nhwc(s, d, n, c, hw, stream); });
+}
+
+cudaError_t nhwc_to_nchw_typed(const void* src, DType src_type, void* dst, DType dst_type, int64_t n, int64_t c,
+                               int64_t hw, cudaStream_t stream) {
+  return with_edge_types<true>(src, src_type, dst, dst_type,
+                               [&](auto* s, auto* d) { return kernels::nhwc_to_nchw(s, d, n, c, hw, stream); });
 }
 
 cudaError_t stream_fence(cudaStream_t stream) {

@@ -190,6 +190,12 @@ cudaError_t nchw_to_space_to_depth(const void* src, DType src_type, void* dst, D
 // True when Conv `n` (reading x[N, C, H, W] as input 0, constant filter) may read a space-to-depth input in
 // `precision` (conv_layout.h s2d_stem_fits; FERRY_CUDA_S2D=0 turns it off); *pad receives the conv's pad.
 bool conv_reads_s2d(const Graph& g, const Node& n, const Shape& x, DType precision, int64_t* pad);
+// NCHW [n, c, hw] <-> NHWC [n, hw, c] between storage types: FP32 to FP32/FP16/BF16, FP16/BF16 to itself, and
+// (nhwc_to_nchw only) FP16/BF16 to FP32; cudaErrorInvalidValue for other pairs.
+cudaError_t nchw_to_nhwc_typed(const void* src, DType src_type, void* dst, DType dst_type, int64_t n, int64_t c,
+                               int64_t hw, cudaStream_t stream);
+cudaError_t nhwc_to_nchw_typed(const void* src, DType src_type, void* dst, DType dst_type, int64_t n, int64_t c,
+                               int64_t hw, cudaStream_t stream);
 // NCHW [n, c, hw] -> `dst_type` NHWC [n, hw, c_stored], channels c..c_stored-1 zero.
 cudaError_t nchw_to_nhwc_padded(const void* src, DType src_type, void* dst, DType dst_type, int64_t n, int64_t c,
                                 int64_t hw, int64_t c_stored, cudaStream_t stream);

@@ -8,7 +8,6 @@
 #include "backends/cuda/conv_layout.h"
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/cuda_program.h"
-#include "backends/cuda/kernels/launch.h"
 #include "core/float_convert.h"
 
 namespace ferry::cuda {
@@ -105,6 +104,19 @@ void CudaProgram::pad_conv_inputs(const std::vector<DeviceSegmentSpec>& specs, s
 }
 
 // Host FP32 NCHW bytes (already in pinned memory) -> the value's storage type and layout.
+namespace {
+
+// copy(a, b) over [begin, end) in pieces of 256K elements, spread over the pool's threads.
+template <typename F>
+void in_pieces(ThreadPool& pool, size_t begin, size_t end, const F& copy) {
+  constexpr size_t kPiece = size_t{1} << 18;
+  pool.parallel_for(static_cast<int64_t>((end - begin + kPiece - 1) / kPiece), [&](int64_t p0, int64_t p1) {
+    copy(begin + static_cast<size_t>(p0) * kPiece, std::min(end, begin + static_cast<size_t>(p1) * kPiece));
+  });
+}
+
+}  // namespace
+
 DType CudaProgram::staged_type(const Val& v) const {
   return stage_narrow_ && (v.dtype == DType::kFloat16 || v.dtype == DType::kBFloat16) ? v.dtype : DType::kFloat;
 }
@@ -128,15 +140,8 @@ Status CudaProgram::stage_upload(const Transfer& t, const void* host, Slot& sl) 
   const size_t chunk = copy_pool_ && n * sizeof(float) >= kParallelCopyBytes ? size_t{4} << 20 : n;
   for (size_t off = 0; off < n; off += chunk) {
     const size_t len = std::min(chunk, n - off);
-    if (chunk == n) {
-      stage(0, n);
-    } else {
-      constexpr size_t kPiece = size_t{1} << 18;  // elements per copy task
-      const int64_t pieces = static_cast<int64_t>((len + kPiece - 1) / kPiece);
-      copy_pool_->parallel_for(pieces, [&](int64_t p0, int64_t p1) {
-        stage(off + static_cast<size_t>(p0) * kPiece, std::min(off + len, off + static_cast<size_t>(p1) * kPiece));
-      });
-    }
+    if (chunk == n) stage(0, n);
+    else in_pieces(*copy_pool_, off, off + len, stage);
     FERRY_CUDA_RETURN_IF_ERROR(
         cudaMemcpyAsync(dst + off * esize, pinned + off * esize, len * esize, cudaMemcpyHostToDevice, sl.copy),
         where() + ": upload");
@@ -159,18 +164,7 @@ Status CudaProgram::convert_upload(const Transfer& t, const Slot& sl) {
     e = nchw_to_nhwc_padded(src, staged, v.ptr, v.dtype, v.shape[0], v.shape[1], v.shape[2] * v.shape[3], v.stored_c,
                             s);
   } else if (v.nhwc) {
-    const int64_t n = v.shape[0], c = v.shape[1], hw = v.shape[2] * v.shape[3];
-    if (staged == DType::kFloat16)
-      e = kernels::nchw_to_nhwc<__half, __half>(static_cast<const __half*>(src), static_cast<__half*>(v.ptr), n, c, hw,
-                                                s);
-    else if (staged == DType::kBFloat16)
-      e = kernels::nchw_to_nhwc<__nv_bfloat16, __nv_bfloat16>(static_cast<const __nv_bfloat16*>(src),
-                                                              static_cast<__nv_bfloat16*>(v.ptr), n, c, hw, s);
-    else if (v.dtype == DType::kFloat16)
-      e = kernels::nchw_to_nhwc<float, __half>(src32, static_cast<__half*>(v.ptr), n, c, hw, s);
-    else if (v.dtype == DType::kBFloat16)
-      e = kernels::nchw_to_nhwc<float, __nv_bfloat16>(src32, static_cast<__nv_bfloat16*>(v.ptr), n, c, hw, s);
-    else e = kernels::nchw_to_nhwc<float, float>(src32, static_cast<float*>(v.ptr), n, c, hw, s);
+    e = nchw_to_nhwc_typed(src, staged, v.ptr, v.dtype, v.shape[0], v.shape[1], v.shape[2] * v.shape[3], s);
   } else if (staged != v.dtype) {
     e = convert_from_f32(src32, v.ptr, v.dtype, t.count, s);  // FP32 staging into an FP16/BF16 value (STAGE_F32)
   } else {
@@ -189,18 +183,7 @@ Status CudaProgram::convert_download(const Transfer& t, const Slot& sl) {
   cudaStream_t s = stream_;
   cudaError_t e;
   if (v.nhwc) {
-    const int64_t n = v.shape[0], c = v.shape[1], hw = v.shape[2] * v.shape[3];
-    if (staged == DType::kFloat16)
-      e = kernels::nhwc_to_nchw<__half, __half>(static_cast<const __half*>(v.ptr), static_cast<__half*>(dst), n, c, hw,
-                                                s);
-    else if (staged == DType::kBFloat16)
-      e = kernels::nhwc_to_nchw<__nv_bfloat16, __nv_bfloat16>(static_cast<const __nv_bfloat16*>(v.ptr),
-                                                              static_cast<__nv_bfloat16*>(dst), n, c, hw, s);
-    else if (v.dtype == DType::kFloat16)
-      e = kernels::nhwc_to_nchw<__half, float>(static_cast<const __half*>(v.ptr), dst32, n, c, hw, s);
-    else if (v.dtype == DType::kBFloat16)
-      e = kernels::nhwc_to_nchw<__nv_bfloat16, float>(static_cast<const __nv_bfloat16*>(v.ptr), dst32, n, c, hw, s);
-    else e = kernels::nhwc_to_nchw<float, float>(static_cast<const float*>(v.ptr), dst32, n, c, hw, s);
+    e = nhwc_to_nchw_typed(v.ptr, v.dtype, dst, staged, v.shape[0], v.shape[1], v.shape[2] * v.shape[3], s);
   } else if (staged != v.dtype) {
     e = convert_to_f32(v.ptr, v.dtype, dst32, t.count, s);
   } else {
@@ -222,10 +205,7 @@ void CudaProgram::finish_download(const Transfer& t, const Slot& sl, float* out)
   };
   const size_t n = t.count;
   if (!copy_pool_ || n * sizeof(float) < kParallelCopyBytes) return copy(0, n);
-  constexpr size_t kPiece = size_t{1} << 18;
-  copy_pool_->parallel_for(static_cast<int64_t>((n + kPiece - 1) / kPiece), [&](int64_t p0, int64_t p1) {
-    copy(static_cast<size_t>(p0) * kPiece, std::min(n, static_cast<size_t>(p1) * kPiece));
-  });
+  in_pieces(*copy_pool_, 0, n, copy);
 }
 
 }  // namespace ferry::cuda
