@@ -14,24 +14,16 @@ tests/cuda/device_zoo_check.py: the share of outputs outside issue 6's elementwi
 in FP16 cannot be expected to do better than this on that model, whatever its kernels. vit_b_16's zoo head is zero
 (outputs 0), so vit_b_16 is also checked as vit_b_16_probe (output = the head's input).
 """
-import argparse, os, subprocess, sys, tempfile
+import argparse, os, sys, tempfile
 import numpy as np
 import onnx
 from onnx import numpy_helper
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "cuda"))
-from device_zoo_check import write_seeded_inputs  # noqa: E402  (the zoo check's inputs, seed 0)
+from device_zoo_check import ferry_outputs, write_seeded_inputs  # noqa: E402  (the zoo check's inputs, seed 0)
 
 
 def run(ferry, model, inputs, out_dir):
-    p = subprocess.run([ferry, "run", model, *inputs, "-o", out_dir, "--quiet"], capture_output=True, text=True)
-    if p.returncode:
-        raise RuntimeError(p.stderr.strip()[-300:])
-    outs = []
-    for f in sorted(x for x in os.listdir(out_dir) if x.startswith("output_")):
-        t = onnx.TensorProto()
-        t.ParseFromString(open(os.path.join(out_dir, f), "rb").read())
-        outs.append(numpy_helper.to_array(t).astype(np.float64))
-    return outs
+    return [o.astype(np.float64) for o in ferry_outputs(ferry, model, inputs, out_dir)]
 
 
 def round_weights(m):

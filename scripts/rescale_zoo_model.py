@@ -9,12 +9,12 @@ FP16-vs-FP32 check on them says nothing (docs/gpu.md "FP16 accuracy"). This keep
 Conv/Gemm's weights and bias, in graph order, by 1 / rms of its output (measured with `ferry run` on the CPU, one
 run per layer, earlier layers already rescaled), so FP16 accuracy can be measured on the same layers.
 """
-import argparse, os, subprocess, sys, tempfile
+import argparse, os, sys, tempfile
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "cuda"))
-from device_zoo_check import write_seeded_inputs  # noqa: E402  (the zoo check's inputs, seed 0)
+from device_zoo_check import ferry_outputs, write_seeded_inputs  # noqa: E402  (the zoo check's inputs, seed 0)
 
 
 def main():
@@ -35,13 +35,11 @@ def main():
             path = os.path.join(d, "probe.onnx")
             onnx.save(m, path)
             od = os.path.join(d, "out")
-            p = subprocess.run([a.ferry, "run", path, *files, "-o", od, "--quiet", "--opt-level", "none"],
-                               capture_output=True, text=True)
-            if p.returncode:
-                print("ferry run failed:", p.stderr[-300:]); return 1
-            t = onnx.TensorProto()
-            t.ParseFromString(open(os.path.join(od, "output_0.pb"), "rb").read())
-            rms = float(np.sqrt(np.mean(numpy_helper.to_array(t).astype(np.float64) ** 2)))
+            try:
+                y = ferry_outputs(a.ferry, path, files, od, ["--opt-level", "none"])[0]
+            except RuntimeError as e:
+                print("ferry run failed:", e); return 1
+            rms = float(np.sqrt(np.mean(y.astype(np.float64) ** 2)))
             scale = 1.0 / rms if rms > 0 else 1.0
             for name in n.input[1:3]:
                 if name in inits:

@@ -13,11 +13,11 @@ which is how the ONNX files were made. Each FP16 result is scored like the zoo c
 outside |x - ref| <= 1e-3 + 1e-2 |ref|, max |d| and relative L2. vit_b_16 is scored as vit_b_16_probe (its
 zoo head is zero-init): the head's input, i.e. torch with heads = Identity.
 """
-import argparse, copy, os, subprocess, sys, tempfile
+import argparse, copy, os, sys, tempfile
 import numpy as np
 import onnx
 import torch
-from device_zoo_check import load_pb, write_seeded_inputs
+from device_zoo_check import ferry_outputs, load_pb, write_seeded_inputs
 
 
 def zoo_builders(export_zoo_py):
@@ -45,10 +45,7 @@ def score(got, ref, rtol, atol):
 
 
 def ferry_run(ferry, model, files, out_dir, extra):
-    p = subprocess.run([ferry, "run", model, *files, "-o", out_dir, "--quiet", *extra], capture_output=True, text=True)
-    if p.returncode:
-        raise RuntimeError(p.stderr.strip()[-300:])
-    return load_pb(os.path.join(out_dir, sorted(f for f in os.listdir(out_dir) if f.startswith("output_"))[0]))
+    return ferry_outputs(ferry, model, files, out_dir, extra)[0]
 
 
 def torch_runs(model, x):

@@ -37,6 +37,16 @@ def write_seeded_inputs(m, batch, folder, prefix=""):
     return files
 
 
+def ferry_outputs(ferry, model, files, out_dir, extra=()):
+    """`ferry run MODEL FILES -o OUT_DIR --quiet EXTRA`: its outputs as arrays, in output order (RuntimeError with
+    the end of stderr when it fails). Shared with scripts/fp16_weight_floor.py, scripts/rescale_zoo_model.py and
+    tests/cuda/device_torch_fp16_accuracy.py."""
+    p = subprocess.run([ferry, "run", model, *files, "-o", out_dir, "--quiet", *extra], capture_output=True, text=True)
+    if p.returncode:
+        raise RuntimeError(p.stderr.strip()[-300:])
+    return [load_pb(os.path.join(out_dir, f)) for f in sorted(x for x in os.listdir(out_dir) if x.startswith("output_"))]
+
+
 def run(cmd, timeout=600):
     t0 = time.time()
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
